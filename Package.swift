@@ -1,0 +1,38 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// Hot C kernels are compiled optimised even in debug builds, so the test suite
+/// (which runs real forward passes) stays fast.
+let kernelFlags: [CSetting] = [.unsafeFlags(["-O3", "-mavx2", "-mfma", "-fno-math-errno"])]
+
+let package = Package(
+    name: "Scalpel",
+    products: [
+        .library(name: "Scalpel", targets: ["Scalpel"]),
+        .executable(name: "scalpel", targets: ["scalpel"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "COpenBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        .target(name: "CKernels", cSettings: kernelFlags),
+        .target(name: "ScalpelCore", dependencies: ["COpenBLAS", "CKernels"]),
+        .target(name: "ScalpelTokenizers", dependencies: ["ScalpelCore"]),
+        .target(name: "ScalpelModels", dependencies: ["ScalpelCore", "ScalpelTokenizers", "CKernels"]),
+        .target(name: "Scalpel", dependencies: ["ScalpelCore", "ScalpelTokenizers", "ScalpelModels", "CKernels"]),
+        .executableTarget(
+            name: "scalpel",
+            dependencies: ["Scalpel", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .testTarget(name: "ScalpelCoreTests", dependencies: ["ScalpelCore"]),
+        .testTarget(name: "ScalpelTokenizersTests", dependencies: ["ScalpelTokenizers"]),
+        .testTarget(name: "ScalpelModelsTests", dependencies: ["ScalpelModels"]),
+        .testTarget(name: "ScalpelTests", dependencies: ["Scalpel"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

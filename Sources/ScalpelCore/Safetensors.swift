@@ -1,0 +1,202 @@
+import Foundation
+
+/// Element types of the safetensors format that Scalpel reads or writes.
+public enum DType: String, Sendable {
+    case f32 = "F32", f16 = "F16", bf16 = "BF16", f64 = "F64"
+    case i64 = "I64", i32 = "I32", i16 = "I16", i8 = "I8", u8 = "U8", bool = "BOOL"
+
+    public var size: Int {
+        switch self {
+        case .f64, .i64: return 8
+        case .f32, .i32: return 4
+        case .f16, .bf16, .i16: return 2
+        case .i8, .u8, .bool: return 1
+        }
+    }
+}
+
+/// One tensor's entry in a safetensors header.
+public struct TensorInfo: Sendable {
+    public let name: String
+    public let dtype: DType
+    public let shape: [Int]
+    /// Byte range inside the data section.
+    public let start: Int, end: Int
+}
+
+/// A memory-mapped safetensors file: an 8-byte little-endian header length, a JSON header,
+/// then the data section. Every field is validated; errors name the file.
+public final class SafetensorsFile: @unchecked Sendable {
+    public let path: String
+    public let tensors: [String: TensorInfo]
+    public let metadata: [String: String]
+    private let file: MappedFile
+    private let dataOffset: Int
+
+    public init(path: String) throws {
+        self.path = path
+        file = try MappedFile(path: path)
+        func bad(_ reason: String) -> ScalpelError { .invalidFile(path: path, reason: reason) }
+        guard file.size >= 8 else { throw bad("not a safetensors file: \(file.size) bytes, too short for a header") }
+        var headerLength: UInt64 = 0
+        memcpy(&headerLength, file.base, 8)
+        headerLength = UInt64(littleEndian: headerLength)
+        guard headerLength <= UInt64(file.size - 8) else {
+            throw bad("corrupt safetensors header: header length \(headerLength) exceeds file size \(file.size)")
+        }
+        dataOffset = 8 + Int(headerLength)
+        let headerData = Data(file.bytes(8, Int(headerLength)))
+        guard let object = (try? JSONSerialization.jsonObject(with: headerData)) as? [String: Any] else {
+            throw bad("corrupt safetensors header: not a JSON object")
+        }
+        let dataSize = file.size - dataOffset
+        var tensors: [String: TensorInfo] = [:]
+        var metadata: [String: String] = [:]
+        for (name, value) in object {
+            if name == "__metadata__" {
+                for (k, v) in (value as? [String: Any]) ?? [:] { metadata[k] = "\(v)" }
+                continue
+            }
+            guard let entry = value as? [String: Any],
+                  let dtypeName = entry["dtype"] as? String,
+                  let shapeAny = entry["shape"] as? [Any],
+                  let offsets = entry["data_offsets"] as? [Any], offsets.count == 2 else {
+                throw bad("corrupt safetensors header: entry '\(name)' lacks dtype, shape or data_offsets")
+            }
+            guard let dtype = DType(rawValue: dtypeName) else {
+                throw bad("tensor '\(name)' has unsupported dtype \(dtypeName)")
+            }
+            let shape = shapeAny.compactMap { ($0 as? NSNumber)?.intValue }
+            let range = offsets.compactMap { ($0 as? NSNumber)?.intValue }
+            guard shape.count == shapeAny.count, shape.allSatisfy({ $0 >= 0 }), range.count == 2 else {
+                throw bad("corrupt safetensors header: entry '\(name)' has a malformed shape or offsets")
+            }
+            let expected = shape.reduce(1, *) * dtype.size
+            guard range[0] >= 0, range[1] >= range[0], range[1] <= dataSize else {
+                throw bad("tensor '\(name)' data range \(range) lies outside the data section (\(dataSize) bytes); the file may be truncated")
+            }
+            guard range[1] - range[0] == expected else {
+                throw bad("tensor '\(name)' holds \(range[1] - range[0]) bytes, but \(dtype.rawValue) \(shape) needs \(expected)")
+            }
+            tensors[name] = TensorInfo(name: name, dtype: dtype, shape: shape, start: range[0], end: range[1])
+        }
+        self.tensors = tensors
+        self.metadata = metadata
+    }
+
+    /// Raw bytes of a tensor.
+    public func rawBytes(_ info: TensorInfo) -> UnsafeRawBufferPointer {
+        file.bytes(dataOffset + info.start, info.end - info.start)
+    }
+
+    /// The tensor converted to Float32. F32 data aligned to 4 bytes is borrowed from the
+    /// mapping (copy-on-write); everything else is converted into a new buffer.
+    public func floatTensor(_ name: String) throws -> Tensor {
+        guard let info = tensors[name] else { throw ScalpelError.missingTensor(path: path, name: name) }
+        let raw = rawBytes(info)
+        let n = info.shape.reduce(1, *)
+        if info.dtype == .f32, Int(bitPattern: raw.baseAddress) % 4 == 0, n > 0 {
+            let p = UnsafeMutableRawPointer(mutating: raw.baseAddress!).assumingMemoryBound(to: Float.self)
+            return Tensor(shape: info.shape, borrowing: p, owner: file)
+        }
+        let t = Tensor(zeros: info.shape)
+        let out = t.pointer
+        switch info.dtype {
+        case .f32:
+            memcpy(out, raw.baseAddress!, n * 4)
+        case .f16:
+            for i in 0..<n { out[i] = Float(Float16(bitPattern: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) }
+        case .bf16:
+            for i in 0..<n { out[i] = Float(bitPattern: UInt32(raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) << 16) }
+        case .f64:
+            for i in 0..<n { out[i] = Float(raw.loadUnaligned(fromByteOffset: 8 * i, as: Double.self)) }
+        default:
+            throw ScalpelError.invalidFile(path: path, reason: "tensor '\(name)' has dtype \(info.dtype.rawValue), expected a floating-point type")
+        }
+        return t
+    }
+
+    /// The tensor's integer values (I64, I32, I16, I8, U8, BOOL).
+    public func intValues(_ name: String) throws -> [Int] {
+        guard let info = tensors[name] else { throw ScalpelError.missingTensor(path: path, name: name) }
+        let raw = rawBytes(info)
+        let n = info.shape.reduce(1, *)
+        switch info.dtype {
+        case .i64: return (0..<n).map { Int(raw.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self)) }
+        case .i32: return (0..<n).map { Int(raw.loadUnaligned(fromByteOffset: 4 * $0, as: Int32.self)) }
+        case .i16: return (0..<n).map { Int(raw.loadUnaligned(fromByteOffset: 2 * $0, as: Int16.self)) }
+        case .i8: return (0..<n).map { Int(raw.load(fromByteOffset: $0, as: Int8.self)) }
+        case .u8, .bool: return (0..<n).map { Int(raw.load(fromByteOffset: $0, as: UInt8.self)) }
+        default: throw ScalpelError.invalidFile(path: path, reason: "tensor '\(name)' has dtype \(info.dtype.rawValue), expected an integer type")
+        }
+    }
+}
+
+/// A tensor to be written: name, dtype, shape and little-endian bytes.
+public struct TensorRecord {
+    public let name: String
+    public let dtype: DType
+    public let shape: [Int]
+    public let bytes: Data
+
+    public init(name: String, dtype: DType, shape: [Int], bytes: Data) {
+        self.name = name; self.dtype = dtype; self.shape = shape; self.bytes = bytes
+    }
+
+    /// A Float32 tensor.
+    public init(name: String, shape: [Int], floats: UnsafeBufferPointer<Float>) {
+        self.init(name: name, dtype: .f32, shape: shape, bytes: Data(buffer: floats))
+    }
+    public init(name: String, shape: [Int], floats: [Float]) {
+        self = floats.withUnsafeBufferPointer { TensorRecord(name: name, shape: shape, floats: $0) }
+    }
+    public init(name: String, shape: [Int], doubles: [Double]) {
+        self.init(name: name, dtype: .f64, shape: shape, bytes: doubles.withUnsafeBufferPointer { Data(buffer: $0) })
+    }
+    public init(name: String, shape: [Int], int32s: [Int32]) {
+        self.init(name: name, dtype: .i32, shape: shape, bytes: int32s.withUnsafeBufferPointer { Data(buffer: $0) })
+    }
+    public init(name: String, shape: [Int], uint8s: [UInt8]) {
+        self.init(name: name, dtype: .u8, shape: shape, bytes: Data(uint8s))
+    }
+}
+
+public enum SafetensorsWriter {
+    /// The file's bytes: tensors in name order, header padded with spaces to 8 bytes.
+    public static func encode(_ records: [TensorRecord], metadata: [String: String] = [:]) -> Data {
+        let sorted = records.sorted { $0.name < $1.name }
+        var header = "{"
+        var parts: [String] = []
+        if !metadata.isEmpty {
+            let items = metadata.keys.sorted().map { "\(jsonString($0)):\(jsonString(metadata[$0]!))" }
+            parts.append("\"__metadata__\":{\(items.joined(separator: ","))}")
+        }
+        var offset = 0
+        for r in sorted {
+            let shape = r.shape.map(String.init).joined(separator: ",")
+            parts.append("\(jsonString(r.name)):{\"dtype\":\"\(r.dtype.rawValue)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + r.bytes.count)]}")
+            offset += r.bytes.count
+        }
+        header += parts.joined(separator: ",") + "}"
+        var headerBytes = Data(header.utf8)
+        while headerBytes.count % 8 != 0 { headerBytes.append(0x20) }
+        var out = Data()
+        out.reserveCapacity(8 + headerBytes.count + offset)
+        var length = UInt64(headerBytes.count).littleEndian
+        withUnsafeBytes(of: &length) { out.append(contentsOf: $0) }
+        out.append(headerBytes)
+        for r in sorted { out.append(r.bytes) }
+        return out
+    }
+
+    /// Writes the records to `path` atomically.
+    public static func write(_ records: [TensorRecord], metadata: [String: String] = [:], to path: String) throws {
+        try writeAtomically(encode(records, metadata: metadata), to: path)
+    }
+
+    static func jsonString(_ s: String) -> String {
+        let data = try! JSONSerialization.data(withJSONObject: [s], options: [.withoutEscapingSlashes])
+        let array = String(decoding: data, as: UTF8.self)
+        return String(array.dropFirst().dropLast())
+    }
+}

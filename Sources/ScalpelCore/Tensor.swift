@@ -1,0 +1,73 @@
+import Foundation
+
+/// A dense row-major Float32 tensor on a flat buffer.
+///
+/// The buffer is either owned (allocated and freed by the tensor) or borrowed from a
+/// memory-mapped file, which `owner` keeps alive. Mapped buffers are private
+/// copy-on-write mappings, so writing into a tensor (pruning) never changes the file.
+public final class Tensor: @unchecked Sendable {
+    public let shape: [Int]
+    public let count: Int
+    public let pointer: UnsafeMutablePointer<Float>
+    private let owner: AnyObject?
+
+    /// A zero-filled tensor of the given shape.
+    public init(zeros shape: [Int]) {
+        self.shape = shape
+        self.count = shape.reduce(1, *)
+        self.pointer = .allocate(capacity: max(count, 1))
+        self.pointer.initialize(repeating: 0, count: max(count, 1))
+        self.owner = nil
+    }
+
+    /// A tensor holding a copy of `values`.
+    public convenience init(shape: [Int], values: [Float]) {
+        precondition(shape.reduce(1, *) == values.count, "shape \(shape) does not hold \(values.count) values")
+        self.init(zeros: shape)
+        values.withUnsafeBufferPointer { pointer.update(from: $0.baseAddress!, count: values.count) }
+    }
+
+    /// A tensor viewing memory owned by `owner` (a mapping); the tensor keeps `owner` alive.
+    public init(shape: [Int], borrowing pointer: UnsafeMutablePointer<Float>, owner: AnyObject) {
+        self.shape = shape
+        self.count = shape.reduce(1, *)
+        self.pointer = pointer
+        self.owner = owner
+    }
+
+    deinit {
+        if owner == nil { pointer.deallocate() }
+    }
+
+    /// The values as an array (a copy).
+    public var values: [Float] { Array(UnsafeBufferPointer(start: pointer, count: count)) }
+
+    /// Element access for tests and small tensors.
+    public subscript(_ index: Int) -> Float {
+        get { pointer[index] }
+        set { pointer[index] = newValue }
+    }
+}
+
+/// A reusable scratch buffer that grows to the largest size requested.
+public final class Scratch: @unchecked Sendable {
+    public private(set) var pointer: UnsafeMutablePointer<Float>
+    public private(set) var capacity: Int
+
+    public init(capacity: Int = 0) {
+        self.capacity = max(capacity, 1)
+        self.pointer = .allocate(capacity: self.capacity)
+    }
+
+    /// A pointer to at least `count` floats (contents undefined after growth).
+    public func reserve(_ count: Int) -> UnsafeMutablePointer<Float> {
+        if count > capacity {
+            pointer.deallocate()
+            capacity = count
+            pointer = .allocate(capacity: count)
+        }
+        return pointer
+    }
+
+    deinit { pointer.deallocate() }
+}

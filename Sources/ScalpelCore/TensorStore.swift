@@ -1,0 +1,64 @@
+import Foundation
+
+/// The tensors of a checkpoint folder: `model.safetensors`, or the shards listed by
+/// `model.safetensors.index.json`. Tensors are looked up by name across shards.
+public final class TensorStore: @unchecked Sendable {
+    public let folder: String
+    private var files: [SafetensorsFile] = []
+    private var location: [String: Int] = [:]
+
+    public init(folder: String) throws {
+        self.folder = folder
+        let fm = FileManager.default
+        let single = (folder as NSString).appendingPathComponent("model.safetensors")
+        let index = (folder as NSString).appendingPathComponent("model.safetensors.index.json")
+        if fm.fileExists(atPath: single) {
+            try add(SafetensorsFile(path: single))
+        } else if fm.fileExists(atPath: index) {
+            guard let data = fm.contents(atPath: index),
+                  let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
+                  let map = object["weight_map"] as? [String: String] else {
+                throw ScalpelError.invalidFile(path: index, reason: "expected a JSON object with a \"weight_map\" of tensor name to shard file")
+            }
+            for shard in Set(map.values).sorted() {
+                let shardPath = (folder as NSString).appendingPathComponent(shard)
+                guard fm.fileExists(atPath: shardPath) else {
+                    throw ScalpelError.invalidFile(path: index, reason: "lists shard '\(shard)', which is not in the folder")
+                }
+                try add(SafetensorsFile(path: shardPath))
+            }
+            for (name, shard) in map where location[name] == nil {
+                throw ScalpelError.invalidFile(path: index, reason: "maps tensor '\(name)' to '\(shard)', which does not contain it")
+            }
+        } else {
+            throw ScalpelError.invalidFile(path: folder, reason: "no model.safetensors or model.safetensors.index.json in the checkpoint folder")
+        }
+    }
+
+    private func add(_ file: SafetensorsFile) throws {
+        for name in file.tensors.keys { location[name] = files.count }
+        files.append(file)
+    }
+
+    /// All tensor names, sorted.
+    public var names: [String] { location.keys.sorted() }
+
+    public func contains(_ name: String) -> Bool { location[name] != nil }
+
+    /// The shape of a tensor, if present.
+    public func shape(_ name: String) -> [Int]? {
+        location[name].map { files[$0].tensors[name]!.shape }
+    }
+
+    /// A Float32 tensor, checked against `shape` when given.
+    public func tensor(_ name: String, shape expected: [Int]? = nil) throws -> Tensor {
+        guard let i = location[name] else {
+            throw ScalpelError.missingTensor(path: files.count == 1 ? files[0].path : folder, name: name)
+        }
+        let file = files[i]
+        if let expected, file.tensors[name]!.shape != expected {
+            throw ScalpelError.wrongShape(path: file.path, name: name, expected: expected, found: file.tensors[name]!.shape)
+        }
+        return try file.floatTensor(name)
+    }
+}

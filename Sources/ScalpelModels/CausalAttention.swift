@@ -1,0 +1,56 @@
+import CKernels
+import ScalpelCore
+
+/// Causal multi-head attention over packed sequences, shared by every decoder architecture.
+public enum CausalAttention {
+    /// Where q, k and v sit inside one projected matrix.
+    public struct Layout {
+        /// Row stride of the projected matrix.
+        public var rowStride: Int
+        public var qOffset: Int, kOffset: Int, vOffset: Int
+        public var heads: Int, kvHeads: Int, headWidth: Int
+        public init(rowStride: Int, qOffset: Int, kOffset: Int, vOffset: Int, heads: Int, kvHeads: Int, headWidth: Int) {
+            self.rowStride = rowStride; self.qOffset = qOffset; self.kOffset = kOffset; self.vOffset = vOffset
+            self.heads = heads; self.kvHeads = kvHeads; self.headWidth = headWidth
+        }
+    }
+
+    /// qkv: [N, rowStride] (N = Σ lengths) → out: [N, heads · headWidth].
+    /// For each sequence s and head h: out_sh = softmax(scale · Q_sh K_shᵀ + causal mask) · V_sh,
+    /// where query head h reads key/value head h / (heads / kvHeads) (grouped-query attention).
+    public static func forward(
+        qkv: UnsafePointer<Float>, layout: Layout, lengths: [Int], scale: Float,
+        out: UnsafeMutablePointer<Float>, scratch: [Scratch]
+    ) {
+        var starts: [Int] = []
+        var row = 0
+        for t in lengths { starts.append(row); row += t }
+        let heads = layout.heads, dh = layout.headWidth, ld = layout.rowStride
+        let group = heads / layout.kvHeads
+        let outStride = heads * dh
+        let o = SendablePointer(out)
+        let tasks = lengths.count * heads
+        Parallel.forEach(tasks) { task, worker in
+            let s = task / heads, h = task % heads
+            let T = lengths[s]
+            if T == 0 { return }
+            let base = qkv + starts[s] * ld
+            let q = base + layout.qOffset + h * dh
+            let k = base + layout.kOffset + (h / group) * dh
+            let v = base + layout.vOffset + (h / group) * dh
+            let scores = scratch[worker].reserve(T * T)
+            // scores: [T, T] = scale · q: [T, dh] · k: [T, dh]ᵀ
+            BLAS.gemm(m: T, n: T, k: dh, a: q, lda: ld, b: k, ldb: ld, transposeB: true,
+                      c: scores, ldc: T, alpha: scale)
+            sc_causal_softmax(scores, T, T)
+            // out_sh: [T, dh] = scores: [T, T] · v: [T, dh]
+            BLAS.gemm(m: T, n: dh, k: T, a: scores, lda: T, b: v, ldb: ld, transposeB: false,
+                      c: o.pointer + starts[s] * outStride + h * dh, ldc: outStride)
+        }
+    }
+
+    /// One scratch buffer per worker thread.
+    public static func makeScratch() -> [Scratch] {
+        (0..<max(Parallel.threads, 1)).map { _ in Scratch() }
+    }
+}

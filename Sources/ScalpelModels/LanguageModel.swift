@@ -1,0 +1,59 @@
+import Foundation
+import ScalpelCore
+import ScalpelTokenizers
+
+/// The shapes every architecture reports: what the method needs to size statistics and masks.
+public struct ModelShape: Sendable, Equatable {
+    /// Number of transformer layers (L).
+    public let layers: Int
+    /// FF neurons per layer (d_ff): the width of the MLP's hidden activation.
+    public let ffWidth: Int
+    /// Attention heads per layer.
+    public let heads: Int
+    /// Width of one head's output (d_head).
+    public let headWidth: Int
+    /// Output vocabulary size.
+    public let vocabularySize: Int
+    /// Longest sequence the model accepts (its position limit).
+    public let maxPositions: Int
+}
+
+/// A probe receives the two kinds of neuron activation (SPEC §1) during a forward pass.
+/// It must not keep the pointers: they are scratch reused by the next layer.
+public protocol ActivationProbe: AnyObject {
+    /// FF neurons of `layer`: `values` is [rows, ffWidth], the input of the MLP's output projection.
+    func observeFF(layer: Int, values: UnsafePointer<Float>, rows: Int)
+    /// Attention pre-out neurons of `layer`: `values` is [rows, heads · headWidth], the heads'
+    /// outputs `softmax(QKᵀ/√d)·V` concatenated, before the output projection.
+    func observeAttention(layer: Int, values: UnsafePointer<Float>, rows: Int)
+}
+
+/// A causal language model Scalpel can run: a forward pass over packed sequences and an LM head.
+///
+/// Sequences of different lengths are packed row after row (no padding): position-wise layers
+/// see a [Σ T, d] matrix, attention runs per sequence and head.
+public protocol CausalLanguageModel: AnyObject {
+    var shape: ModelShape { get }
+    /// Width of the hidden states `hiddenStates` returns (the LM head's input).
+    var headInputWidth: Int { get }
+    /// The model's `config.json` as read, for export.
+    var configJSON: [String: Any] { get }
+
+    /// Final hidden states, [Σ T, headInputWidth], for the packed `sequences`.
+    /// The probe, if any, sees every layer's FF and attention neurons.
+    func hiddenStates(_ sequences: [[Int]], probe: ActivationProbe?) -> Tensor
+
+    /// logits: [rows, vocabularySize] = hidden: [rows, headInputWidth] · LM head.
+    func logits(hidden: UnsafePointer<Float>, rows: Int, into logits: UnsafeMutablePointer<Float>)
+}
+
+extension CausalLanguageModel {
+    /// Full logits [Σ T, vocabularySize] of packed sequences (for small inputs and tests).
+    public func logits(_ sequences: [[Int]]) -> Tensor {
+        let h = hiddenStates(sequences, probe: nil)
+        let rows = h.shape[0]
+        let out = Tensor(zeros: [rows, shape.vocabularySize])
+        logits(hidden: h.pointer, rows: rows, into: out.pointer)
+        return out
+    }
+}

@@ -1,0 +1,55 @@
+import Foundation
+import ScalpelCore
+import ScalpelTokenizers
+
+/// A loaded checkpoint: the model, its tokenizer (when the folder has `tokenizer.json`) and where it came from.
+public struct LoadedModel {
+    public let model: CausalLanguageModel
+    public let tokenizer: Tokenizer?
+    public let folder: String
+    public let modelType: String
+}
+
+/// Maps `config.json`'s `model_type` to the architecture that reads it.
+/// Adding an architecture is one file plus one line here (see docs/adding-a-model.md).
+public enum ModelRegistry {
+    typealias Builder = (_ data: Data, _ json: [String: Any], _ store: TensorStore, _ configPath: String) throws -> CausalLanguageModel
+
+    static let builders: [String: Builder] = [
+        "opt": { data, json, store, path in
+            try OPT(config: ConfigFile.decode(OPT.Configuration.self, from: data, path: path), json: json, store: store, configPath: path)
+        },
+    ]
+
+    /// The `model_type` values Scalpel can load, sorted.
+    public static var supportedTypes: [String] { builders.keys.sorted() }
+
+    /// Loads the Hugging Face checkpoint folder at `folder`.
+    public static func load(_ folder: String) throws -> LoadedModel {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDir) else {
+            throw ScalpelError.fileNotFound(path: folder)
+        }
+        guard isDir.boolValue else {
+            throw ScalpelError.invalidFile(path: folder, reason: "expected a checkpoint folder (config.json, model.safetensors)")
+        }
+        let configPath = (folder as NSString).appendingPathComponent("config.json")
+        guard let data = FileManager.default.contents(atPath: configPath) else {
+            throw ScalpelError.invalidFile(path: folder, reason: "no config.json: not a Hugging Face checkpoint folder")
+        }
+        guard let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw ScalpelError.invalidFile(path: configPath, reason: "not a JSON object")
+        }
+        guard let type = json["model_type"] as? String else {
+            throw ScalpelError.invalidFile(path: configPath, reason: "no \"model_type\" field")
+        }
+        guard let build = builders[type] else {
+            throw ScalpelError.unsupported(path: configPath, field: "model_type", value: type, supported: supportedTypes)
+        }
+        let store = try TensorStore(folder: folder)
+        let model = try build(data, json, store, configPath)
+        let tokenizerPath = (folder as NSString).appendingPathComponent("tokenizer.json")
+        let tokenizer = FileManager.default.fileExists(atPath: tokenizerPath) ? try Tokenizer(path: tokenizerPath) : nil
+        return LoadedModel(model: model, tokenizer: tokenizer, folder: folder, modelType: type)
+    }
+}

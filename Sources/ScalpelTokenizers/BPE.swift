@@ -1,0 +1,103 @@
+import ScalpelCore
+
+/// A byte-pair-encoding model (`"model": {"type": "BPE"}` in tokenizer.json).
+final class BPEModel {
+    let vocab: [String: Int]
+    /// (left id, right id) → (rank, merged id)
+    private let merges: [Pair: (rank: Int, id: Int)]
+    let unkID: Int?
+    let fuseUnk: Bool
+    let byteFallback: Bool
+    let ignoreMerges: Bool
+    let prefix: String
+    let suffix: String
+    private var cache: [String: [Int]] = [:]
+    private var byteTokens: [Int?] = []
+
+    struct Pair: Hashable { let a: Int32, b: Int32 }
+
+    init(json: [String: Any], path: String) throws {
+        guard let vocab = json["vocab"] as? [String: Any] else {
+            throw ScalpelError.invalidFile(path: path, reason: "BPE model has no \"vocab\" object")
+        }
+        var v: [String: Int] = [:]
+        v.reserveCapacity(vocab.count)
+        for (k, id) in vocab {
+            guard let n = id as? Int else { throw ScalpelError.invalidFile(path: path, reason: "vocab entry '\(k)' is not an integer id") }
+            v[k] = n
+        }
+        self.vocab = v
+        prefix = json["continuing_subword_prefix"] as? String ?? ""
+        suffix = json["end_of_word_suffix"] as? String ?? ""
+        fuseUnk = json["fuse_unk"] as? Bool ?? false
+        byteFallback = json["byte_fallback"] as? Bool ?? false
+        ignoreMerges = json["ignore_merges"] as? Bool ?? false
+        if let unk = json["unk_token"] as? String { unkID = v[unk] } else { unkID = nil }
+        var m: [Pair: (Int, Int)] = [:]
+        let list = json["merges"] as? [Any] ?? []
+        m.reserveCapacity(list.count)
+        for (rank, entry) in list.enumerated() {
+            let parts: [String]
+            if let s = entry as? String {
+                parts = s.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
+            } else if let a = entry as? [String] {
+                parts = a
+            } else { parts = [] }
+            guard parts.count == 2 else {
+                throw ScalpelError.invalidFile(path: path, reason: "merge \(rank) is not a pair of tokens: \(entry)")
+            }
+            let right = prefix.isEmpty ? parts[1] : String(parts[1].dropFirst(prefix.count))
+            guard let a = v[parts[0]], let b = v[parts[1]], let merged = v[parts[0] + right] else {
+                throw ScalpelError.invalidFile(path: path, reason: "merge \(rank) '\(parts[0]) \(parts[1])' uses a token missing from the vocab")
+            }
+            if m[Pair(a: Int32(a), b: Int32(b))] == nil { m[Pair(a: Int32(a), b: Int32(b))] = (rank, merged) }
+        }
+        merges = m
+        if byteFallback {
+            byteTokens = (0..<256).map { v[String(format: "<0x%02X>", $0)] }
+        }
+    }
+
+    /// Token ids of one pre-tokenized piece.
+    func tokenize(_ piece: String) -> [Int] {
+        if let hit = cache[piece] { return hit }
+        let ids = encode(piece)
+        if cache.count < 200_000 { cache[piece] = ids }
+        return ids
+    }
+
+    private func encode(_ piece: String) -> [Int] {
+        if ignoreMerges, let id = vocab[piece] { return [id] }
+        // initial symbols: one per character, with prefix/suffix as configured
+        var symbols: [Int] = []
+        let chars = Array(piece)
+        var lastWasUnk = false
+        for (i, ch) in chars.enumerated() {
+            var s = String(ch)
+            if i > 0 && !prefix.isEmpty { s = prefix + s }
+            if i == chars.count - 1 && !suffix.isEmpty { s += suffix }
+            if let id = vocab[s] {
+                symbols.append(id); lastWasUnk = false
+            } else if byteFallback, case let bytes = Array(String(ch).utf8), bytes.allSatisfy({ byteTokens[Int($0)] != nil }) {
+                for b in bytes { symbols.append(byteTokens[Int(b)]!) }
+                lastWasUnk = false
+            } else if let unk = unkID {
+                if !(fuseUnk && lastWasUnk) { symbols.append(unk) }
+                lastWasUnk = true
+            }
+        }
+        // merge the lowest-ranked adjacent pair (leftmost on ties) until none applies
+        while symbols.count > 1 {
+            var best = Int.max, at = -1, merged = 0
+            for i in 0..<(symbols.count - 1) {
+                if let m = merges[Pair(a: Int32(symbols[i]), b: Int32(symbols[i + 1]))], m.rank < best {
+                    best = m.rank; at = i; merged = m.id
+                }
+            }
+            if at < 0 { break }
+            symbols[at] = merged
+            symbols.remove(at: at + 1)
+        }
+        return symbols
+    }
+}
