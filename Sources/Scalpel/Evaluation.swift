@@ -1,0 +1,132 @@
+import CKernels
+import Foundation
+import ScalpelCore
+import ScalpelModels
+
+/// Next-token metrics of one data set (SPEC §6).
+public struct Metrics: Codable, Sendable, Equatable {
+    /// Mean cross-entropy in nats.
+    public var loss: Double
+    /// exp(loss).
+    public var perplexity: Double
+    public var top1: Double
+    public var top10: Double
+    /// Top-1 over predictions whose target is not among the 50 most frequent targets of the collection portion.
+    public var top1Skip50: Double
+    public var predictions: Int
+
+    enum CodingKeys: String, CodingKey {
+        case loss, perplexity, top1, top10, top1Skip50 = "top1_skip50", predictions
+    }
+}
+
+/// Running sums behind `Metrics`; partial sums add.
+struct MetricSums {
+    var loss = 0.0, top1 = 0, top10 = 0, skipHits = 0, skipCount = 0, count = 0
+
+    mutating func add(_ o: MetricSums) {
+        loss += o.loss; top1 += o.top1; top10 += o.top10
+        skipHits += o.skipHits; skipCount += o.skipCount; count += o.count
+    }
+
+    var metrics: Metrics {
+        let n = Double(max(count, 1))
+        return Metrics(loss: loss / n, perplexity: exp(loss / n), top1: Double(top1) / n, top10: Double(top10) / n,
+                       top1Skip50: skipCount > 0 ? Double(skipHits) / Double(skipCount) : 0, predictions: count)
+    }
+}
+
+/// Runs a causal LM over selected windows and measures its next-token predictions.
+public struct Evaluator {
+    public let model: CausalLanguageModel
+    /// Tokens per forward batch (whole windows are packed until this is reached).
+    public var batchTokens: Int
+    /// Rows of logits computed at once; the LM head never materialises [tokens × vocab].
+    public var logitRows: Int
+
+    public init(model: CausalLanguageModel, batchTokens: Int = 4096, logitRows: Int = 256) {
+        self.model = model
+        self.batchTokens = batchTokens
+        self.logitRows = logitRows
+    }
+
+    /// Metrics over the selection's predictions. `progress` is told of tokens run.
+    public func evaluate(_ selection: WindowSelection, progress: ((Int) -> Void)? = nil) -> Metrics {
+        let frequent = selection.frequentTargets()
+        var sums = MetricSums()
+        for batch in Batches.pack(selection.windows, maxTokens: batchTokens) {
+            let hidden = model.hiddenStates(batch.map(\.tokens), probe: nil)
+            sums.add(score(batch, hidden: hidden, frequent: frequent))
+            progress?(batch.reduce(0) { $0 + $1.tokens.count })
+        }
+        return sums.metrics
+    }
+
+    /// Loss and ranks of the batch's selected predictions, in chunks of `logitRows` rows.
+    private func score(_ batch: [Window], hidden: Tensor, frequent: Set<Int>) -> MetricSums {
+        let width = model.headInputWidth, V = model.shape.vocabularySize
+        // (row of hidden, target) for every selected prediction
+        var rows: [(row: Int, target: Int)] = []
+        var base = 0
+        for w in batch {
+            for i in w.predictions { rows.append((base + i, w.tokens[i + 1])) }
+            base += w.tokens.count
+        }
+        let chunk = max(1, logitRows)
+        let input = Tensor(zeros: [chunk, width])
+        let logits = Tensor(zeros: [chunk, V])
+        var sums = MetricSums()
+        var start = 0
+        while start < rows.count {
+            let m = min(chunk, rows.count - start)
+            for j in 0..<m {
+                (input.pointer + j * width).update(from: hidden.pointer + rows[start + j].row * width, count: width)
+            }
+            model.logits(hidden: input.pointer, rows: m, into: logits.pointer)
+            var losses = [Double](repeating: 0, count: m)
+            var ranks = [Int](repeating: 0, count: m)
+            let lp = SendablePointer(logits.pointer)
+            losses.withUnsafeMutableBufferPointer { lossBuf in
+                ranks.withUnsafeMutableBufferPointer { rankBuf in
+                    let l = SendablePointer(lossBuf.baseAddress!), r = SendablePointer(rankBuf.baseAddress!)
+                    let targets = rows[start..<(start + m)].map(\.target)
+                    Parallel.forEach(m) { j, _ in
+                        var rank = 0
+                        l.pointer[j] = sc_cross_entropy_rank(lp.pointer + j * V, V, targets[j], &rank)
+                        r.pointer[j] = rank
+                    }
+                }
+            }
+            for j in 0..<m {
+                let target = rows[start + j].target
+                sums.loss += losses[j]
+                sums.count += 1
+                if ranks[j] < 1 { sums.top1 += 1 }
+                if ranks[j] < 10 { sums.top10 += 1 }
+                if !frequent.contains(target) {
+                    sums.skipCount += 1
+                    if ranks[j] < 1 { sums.skipHits += 1 }
+                }
+            }
+            start += m
+        }
+        return sums
+    }
+}
+
+/// Packs windows into batches of at most `maxTokens` tokens (a window larger than that is a batch alone).
+public enum Batches {
+    public static func pack(_ windows: [Window], maxTokens: Int) -> [[Window]] {
+        var batches: [[Window]] = []
+        var current: [Window] = []
+        var tokens = 0
+        for w in windows {
+            if !current.isEmpty && tokens + w.tokens.count > maxTokens {
+                batches.append(current); current = []; tokens = 0
+            }
+            current.append(w); tokens += w.tokens.count
+        }
+        if !current.isEmpty { batches.append(current) }
+        return batches
+    }
+}

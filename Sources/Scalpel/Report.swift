@@ -1,0 +1,49 @@
+import Foundation
+import ScalpelCore
+import ScalpelModels
+import ScalpelTokenizers
+
+/// The plain-text table `scalpel eval` prints.
+public enum MetricsTable {
+    public static func render(_ rows: [(String, Metrics)]) -> String {
+        let header = ["data set", "loss", "perplexity", "top1", "top10", "top1_skip50", "predictions"]
+        var lines = [header]
+        for (name, m) in rows {
+            lines.append([name, String(format: "%.4f", m.loss), String(format: "%.3f", m.perplexity),
+                          String(format: "%.2f%%", 100 * m.top1), String(format: "%.2f%%", 100 * m.top10),
+                          String(format: "%.2f%%", 100 * m.top1Skip50), "\(m.predictions)"])
+        }
+        let widths = (0..<header.count).map { c in lines.map { $0[c].count }.max()! }
+        return lines.map { row in
+            row.enumerated().map { c, cell in
+                c == 0 ? cell.padding(toLength: widths[c], withPad: " ", startingAt: 0)
+                       : String(repeating: " ", count: widths[c] - cell.count) + cell
+            }.joined(separator: "  ")
+        }.joined(separator: "\n")
+    }
+}
+
+/// The JSON file `scalpel eval --json` writes: `{"datasets": {NAME: {loss, perplexity, top1, top10, top1_skip50, predictions}}}`.
+public enum MetricsJSON {
+    public static func write(_ rows: [(String, Metrics)], extra: [String: Any] = [:], to path: String) throws {
+        var sets: [String: Any] = [:]
+        for (name, m) in rows {
+            sets[name] = ["loss": m.loss, "perplexity": m.perplexity, "top1": m.top1, "top10": m.top10,
+                          "top1_skip50": m.top1Skip50, "predictions": m.predictions]
+        }
+        var object = extra
+        object["datasets"] = sets
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        try writeAtomically(data + Data("\n".utf8), to: path)
+    }
+}
+
+extension LoadedModel {
+    /// The tokenizer, or an error naming the folder when it has no tokenizer.json.
+    public func requireTokenizer() throws -> Tokenizer {
+        guard let tokenizer else {
+            throw ScalpelError.invalidFile(path: folder, reason: "no tokenizer.json in the checkpoint folder")
+        }
+        return tokenizer
+    }
+}

@@ -1,0 +1,63 @@
+import ArgumentParser
+import Foundation
+import Scalpel
+import ScalpelCore
+import ScalpelModels
+
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Next-token loss, perplexity, top-1, top-10 and top1_skip50 of a model on data sets.")
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(name: .customLong("data"), help: "A data set: [NAME=]PATH, a file, a .jsonl or a folder. Repeat for several.")
+    var data: [String]
+
+    @Option(help: "Predictions to evaluate per data set (default: all after --skip).")
+    var tokens: Int?
+
+    @Option(help: "Predictions to skip first (they are the 'collection portion' for top1_skip50).")
+    var skip: Int = 0
+
+    @Option(help: "Window length in tokens (default: min(1024, the model's position limit)).")
+    var context: Int?
+
+    @Option(name: .customLong("text-field"), help: "The field of .jsonl lines that holds the text.")
+    var textField: String = "text"
+
+    @Option(name: .customLong("ext"), help: "Only read files with these extensions in folders, comma-separated (e.g. py,txt).")
+    var extensions: String?
+
+    @Option(name: .customLong("batch-tokens"), help: "Tokens per forward batch.")
+    var batchTokens: Int = 4096
+
+    @Option(help: "Also write the metrics as JSON to this file.")
+    var json: String?
+
+    func run() throws {
+        try modelOptions.apply()
+        guard !data.isEmpty else { throw ValidationError("give at least one --data") }
+        let loaded = try ModelRegistry.load(modelOptions.model)
+        let tokenizer = try loaded.requireTokenizer()
+        let context = try ContextLength.resolve(self.context, shape: loaded.model.shape)
+        let exts = extensions.map { Set($0.split(separator: ",").map { String($0).trimmingCharacters(in: CharacterSet(charactersIn: ". ")) }) }
+        let sets = data.map { DataSet(argument: $0, textField: textField, extensions: exts) }
+        let names = sets.map(\.name)
+        guard Set(names).count == names.count else {
+            throw ScalpelError.invalidArgument("two data sets share a name (\(names.joined(separator: ", "))); name them with NAME=PATH")
+        }
+        let evaluator = Evaluator(model: loaded.model, batchTokens: max(batchTokens, context))
+        var results: [(String, Metrics)] = []
+        for set in sets {
+            let selection = try WindowSelection.select(set, tokenizer: tokenizer, context: context, skip: skip, count: tokens)
+            let bar = ProgressBar(label: set.name, total: selection.tokenCount)
+            let metrics = evaluator.evaluate(selection) { bar.advance($0) }
+            bar.finish()
+            results.append((set.name, metrics))
+        }
+        print(MetricsTable.render(results))
+        if let json {
+            try MetricsJSON.write(results, extra: ["model": modelOptions.model, "context": context, "skip": skip], to: json)
+        }
+    }
+}

@@ -1,0 +1,267 @@
+#!/usr/bin/env python3
+"""Makes the committed test fixtures under Tests/Fixtures from independent references:
+HF `tokenizers` for token ids, HF `transformers` for logits and evaluation metrics.
+
+    pip install torch==2.13.0+cpu transformers tokenizers safetensors
+    python3 Tools/make_fixtures.py
+
+Everything is seeded; rerunning reproduces the same files.
+"""
+import base64, json, math, os, shutil, sys, sysconfig
+from collections import Counter
+from pathlib import Path
+
+import torch
+from tokenizers import Tokenizer, models, pre_tokenizers, decoders, processors, trainers
+from transformers import OPTConfig, OPTForCausalLM
+
+ROOT = Path(__file__).resolve().parent.parent
+FIX = ROOT / "Tests" / "Fixtures"
+
+# ---------------------------------------------------------------- corpus
+MIXED = [
+    "Hello, world! It's a test: we'll see what they've done, isn't it? I'm sure you'd agree.",
+    "def fibonacci(n):\n    if n < 2:\n        return n\n    return fibonacci(n - 1) + fibonacci(n - 2)\n",
+    "for (int i = 0; i < 10; ++i) {\n\tprintf(\"%d\\n\", i);\n}\n",
+    "Windows line endings\r\nsecond line\r\n\r\nthird after blank\r\n",
+    "Tabs\tbetween\t\twords and    runs of     spaces   \n\n\n   trailing   ",
+    "Unicode: café naïve résumé — “quotes” ‘single’ … 日本語のテキスト 中文 한국어 Ελληνικά русский العربية עברית",
+    "Combining: e\u0301 a\u0308 and precomposed é ä; ligature ﬁ; fullwidth ＡＢＣ１２３; superscript x² ½",
+    "Emoji: 😀 👍🏽 👨‍👩‍👧‍👦 🇫🇷 ❤️ 🧪 and symbols ∑ ∫ √ ≤ ≥ ≠ → ← ©®™",
+    "Numbers 12345 3.14159 1,000,000 0x1F 1e-10 and ⅔ Ⅻ ٣٤٥",
+    "Special tokens inline: </s> and <pad> and <s>text</s> and <mask> after space  <mask>end.",
+    "Contractions: don't DON'T it's IT'S we're they've I'll he'd 'quoted' ''double''",
+    "   leading spaces and a trailing newline\n",
+    "x",
+    "",
+    " ",
+    "\n",
+    "a\u00a0b\u2003c\u3000d\u2028e\u0085f",
+    "mixedCASE snake_case kebab-case CamelCase __dunder__ $dollar @at #hash %percent",
+    "import os\nimport sys\n\nclass Foo(object):\n    \"\"\"Docstring.\"\"\"\n    def __init__(self, x: int = 3) -> None:\n        self.x = x  # comment\n",
+]
+# raw byte strings with invalid UTF-8, decoded as every reader here does (errors="replace")
+INVALID = [b"bad \xff\xfe bytes \xc3( and truncated \xe2\x82", b"\xed\xa0\x80 surrogate \xf4\x90\x80\x80 too big", b"ok \xc0\xaf overlong"]
+
+
+def train_corpus():
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    texts = []
+    for name in ["textwrap.py", "string.py", "bisect.py", "heapq.py", "this.py", "colorsys.py"]:
+        p = stdlib / name
+        if p.exists():
+            texts.append(p.read_text(encoding="utf-8", errors="replace"))
+    prose = ("The quick brown fox jumps over the lazy dog. " * 3 +
+             "It was the best of times, it was the worst of times, it was the age of wisdom, "
+             "it was the age of foolishness. Call me Ishmael. In the beginning God created the heaven and the earth. ")
+    texts += [prose] * 20 + MIXED * 5
+    return texts
+
+
+def make_tokenizer():
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=1000, special_tokens=["<s>", "<pad>", "</s>", "<unk>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tok.train_from_iterator(train_corpus(), trainer)
+    tok.add_tokens([__import__("tokenizers").AddedToken("<mask>", lstrip=True, special=True)])
+    # OPT-style: a </s> BOS before every document
+    tok.post_processor = processors.TemplateProcessing(single="</s> $A", special_tokens=[("</s>", 2)])
+    return tok
+
+
+def roberta_variant(tok):
+    """The same vocabulary with RoBERTa's processor and a prefix space: exercises those paths."""
+    j = json.loads(tok.to_str())
+    j["pre_tokenizer"]["add_prefix_space"] = True
+    j["post_processor"] = {"type": "RobertaProcessing", "sep": ["</s>", 2], "cls": ["<s>", 0],
+                           "trim_offsets": True, "add_prefix_space": True}
+    return Tokenizer.from_str(json.dumps(j))
+
+
+def tokenizer_fixtures(tok):
+    out = FIX / "tokenizer"
+    out.mkdir(parents=True, exist_ok=True)
+    tok.save(str(out / "bytelevel.json"))
+    rob = roberta_variant(tok)
+    rob.save(str(out / "roberta.json"))
+    raw = [t.encode("utf-8") for t in MIXED] + INVALID
+    cases = []
+    for b in raw:
+        text = b.decode("utf-8", errors="replace")
+        cases.append({"bytes_b64": base64.b64encode(b).decode(),
+                      "ids": tok.encode(text).ids,
+                      "ids_no_special": tok.encode(text, add_special_tokens=False).ids,
+                      "roberta_ids": rob.encode(text).ids,
+                      "decoded": tok.decode(tok.encode(text, add_special_tokens=False).ids, skip_special_tokens=False)})
+    (out / "expected.json").write_text(json.dumps({"cases": cases}, ensure_ascii=False, indent=0))
+
+
+# ---------------------------------------------------------------- models
+def randomize(model, seed):
+    """Random weights of a size that makes logits O(1), so a parity test can fail."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            r = torch.randn(p.shape, generator=g)
+            if "layer_norm" in name:
+                p.copy_(1 + 0.2 * r if name.endswith("weight") else 0.2 * r)
+            elif "embed" in name:
+                p.copy_(r)
+            elif p.dim() == 2:
+                p.copy_(r / math.sqrt(p.shape[1]))
+            else:
+                p.copy_(0.2 * r)
+
+
+MODEL_CONFIGS = {
+    # pre-norm, relu, tied head, F32, single file
+    "opt-prenorm": dict(hidden_size=64, num_hidden_layers=2, ffn_dim=160, num_attention_heads=4,
+                        max_position_embeddings=128, activation_function="relu", dtype="float32"),
+    # OPT-350m shape: post-norm, project_in/out (word_embed_proj_dim 32 != 64), gelu, BF16 weights
+    "opt-postnorm-proj": dict(hidden_size=64, num_hidden_layers=3, ffn_dim=128, num_attention_heads=2,
+                              max_position_embeddings=64, do_layer_norm_before=False, word_embed_proj_dim=32,
+                              activation_function="gelu", dtype="bfloat16"),
+    # word_embed_proj_dim 48 != 64 with pre-norm, no biases, no LN affine, untied head, F16, sharded
+    "opt-nobias-untied": dict(hidden_size=64, num_hidden_layers=2, ffn_dim=96, num_attention_heads=8,
+                              max_position_embeddings=64, word_embed_proj_dim=48, enable_bias=False,
+                              layer_norm_elementwise_affine=False, tie_word_embeddings=False,
+                              activation_function="gelu_new", dtype="float16", shard=True),
+}
+
+
+def build_model(name, spec, vocab, seed):
+    spec = dict(spec)
+    dtype = spec.pop("dtype")
+    shard = spec.pop("shard", False)
+    cfg = OPTConfig(vocab_size=vocab, pad_token_id=1, bos_token_id=2, eos_token_id=2, dropout=0.0, **spec)
+    torch.manual_seed(seed)
+    model = OPTForCausalLM(cfg).eval()
+    randomize(model, seed)
+    if not cfg.tie_word_embeddings:
+        with torch.no_grad():
+            model.lm_head.weight.copy_(torch.randn(model.lm_head.weight.shape, generator=torch.Generator().manual_seed(seed + 1)))
+    # round to the stored precision, then compute references in float32 from exactly those weights
+    t = getattr(torch, dtype)
+    model = model.to(t)
+    out = FIX / "models" / name
+    if out.exists():
+        shutil.rmtree(out)
+    model.save_pretrained(out, max_shard_size="200KB" if shard else "1GB")
+    model = model.to(torch.float32).eval()
+    return model, out
+
+
+def model_fixtures(tok):
+    texts = [MIXED[1], MIXED[0], MIXED[5], MIXED[12]]
+    for i, (name, spec) in enumerate(MODEL_CONFIGS.items()):
+        model, out = build_model(name, spec, tok.get_vocab_size(), seed=100 + i)
+        tok.save(str(out / "tokenizer.json"))
+        records = {}
+        for j, text in enumerate(texts):
+            ids = tok.encode(text).ids[: model.config.max_position_embeddings]
+            with torch.inference_mode():
+                logits = model(torch.tensor([ids])).logits[0]
+            records[f"ids_{j}"] = torch.tensor(ids, dtype=torch.int32)
+            records[f"logits_{j}"] = logits.contiguous()
+        from safetensors.torch import save_file
+        save_file(records, str(FIX / "models" / f"{name}.reference.safetensors"))
+        print(name, "max |logit|", max(float(records[f"logits_{j}"].abs().max()) for j in range(len(texts))))
+
+
+# ---------------------------------------------------------------- evaluation
+def write_data():
+    """A small data set: nested folders of text files and a .jsonl with two fields."""
+    d = FIX / "data"
+    if d.exists():
+        shutil.rmtree(d)
+    (d / "prose" / "b").mkdir(parents=True)
+    (d / "prose" / "a.txt").write_text(MIXED[0] + " " + MIXED[10] + "\n" + MIXED[5])
+    (d / "prose" / "b" / "c.txt").write_text(MIXED[11] * 3 + MIXED[16])
+    (d / "prose" / "b" / "b.txt").write_text(MIXED[6] + MIXED[7] + MIXED[8])
+    (d / "prose" / ".hidden.txt").write_text("never read: hidden files are skipped")
+    (d / "code").mkdir()
+    lines = [{"text": MIXED[k], "content": MIXED[(k + 3) % len(MIXED)]} for k in (1, 2, 18, 17, 3)]
+    with open(d / "code" / "docs.jsonl", "w") as f:
+        for L in lines:
+            f.write(json.dumps(L) + "\n")
+        f.write("\n")  # blank lines are skipped
+    return d
+
+
+def read_documents(path, text_field="text"):
+    """SPEC §6, independently: a file or a folder read recursively in sorted path order."""
+    p = Path(path)
+    if p.is_dir():
+        files = sorted((q for q in p.rglob("*") if q.is_file() and not any(part.startswith(".") for part in q.relative_to(p).parts)),
+                       key=lambda q: str(q.relative_to(p)).encode())
+    else:
+        files = [p]
+    docs = []
+    for f in files:
+        text = f.read_bytes().decode("utf-8", errors="replace")
+        if f.suffix == ".jsonl":
+            for line in text.split("\n"):
+                if line.strip():
+                    docs.append(json.loads(line)[text_field])
+        else:
+            docs.append(text)
+    return docs
+
+
+def evaluate(model, tok, path, context, skip, count, text_field="text"):
+    preds = []  # (logits row, target) in stream order
+    for doc in read_documents(path, text_field):
+        ids = tok.encode(doc).ids
+        for w in range(0, len(ids), context):
+            window = ids[w:w + context]
+            if len(window) < 2:
+                continue
+            with torch.inference_mode():
+                logits = model(torch.tensor([window])).logits[0]
+            for i in range(len(window) - 1):
+                preds.append((logits[i], window[i + 1]))
+    total = len(preds)
+    if count is None:
+        count = total - skip
+    chosen = preds[skip:skip + count]
+    portion = preds[:skip] if skip > 0 else chosen
+    counts = Counter(t for _, t in portion)
+    frequent = {t for t, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:50]}
+    loss = top1 = top10 = s_hit = s_n = 0.0
+    for logits, t in chosen:
+        lp = torch.log_softmax(logits.double(), -1)
+        loss -= float(lp[t])
+        rank = int((logits > logits[t]).sum())
+        top1 += rank < 1
+        top10 += rank < 10
+        if t not in frequent:
+            s_n += 1
+            s_hit += rank < 1
+    n = len(chosen)
+    return {"loss": loss / n, "perplexity": math.exp(loss / n), "top1": top1 / n, "top10": top10 / n,
+            "top1_skip50": s_hit / s_n if s_n else 0.0, "predictions": n, "total_predictions": total}
+
+
+def eval_fixtures(tok):
+    d = write_data()
+    model = OPTForCausalLM.from_pretrained(FIX / "models" / "opt-prenorm", dtype=torch.float32).eval()
+    cases = [
+        {"data": "prose", "context": 32, "skip": 0, "tokens": None},
+        {"data": "prose", "context": 16, "skip": 20, "tokens": 100},
+        {"data": "code/docs.jsonl", "context": 24, "skip": 0, "tokens": None},
+        {"data": "code/docs.jsonl", "context": 128, "skip": 5, "tokens": 40, "text_field": "content"},
+    ]
+    for c in cases:
+        c["expected"] = evaluate(model, tok, d / c["data"], c["context"], c["skip"], c["tokens"], c.get("text_field", "text"))
+    (FIX / "eval-expected.json").write_text(json.dumps({"model": "models/opt-prenorm", "cases": cases}, indent=1))
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(2)
+    tok = make_tokenizer()
+    tokenizer_fixtures(tok)
+    model_fixtures(tok)
+    eval_fixtures(tok)
+    print("fixtures written under", FIX)
