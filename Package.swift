@@ -29,10 +29,11 @@ let package = Package(
             name: "scalpel",
             dependencies: ["Scalpel", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
-        .testTarget(name: "ScalpelCoreTests", dependencies: ["ScalpelCore"]),
-        .testTarget(name: "ScalpelTokenizersTests", dependencies: ["ScalpelTokenizers"]),
-        .testTarget(name: "ScalpelModelsTests", dependencies: ["ScalpelModels"]),
-        .testTarget(name: "ScalpelTests", dependencies: ["Scalpel"]),
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "ScalpelCoreTests", dependencies: ["ScalpelCore", "TestSupport"]),
+        .testTarget(name: "ScalpelTokenizersTests", dependencies: ["ScalpelTokenizers", "TestSupport"]),
+        .testTarget(name: "ScalpelModelsTests", dependencies: ["ScalpelModels", "TestSupport"]),
+        .testTarget(name: "ScalpelTests", dependencies: ["Scalpel", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

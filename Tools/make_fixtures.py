@@ -170,6 +170,30 @@ def model_fixtures(tok):
         print(name, "max |logit|", max(float(records[f"logits_{j}"].abs().max()) for j in range(len(texts))))
 
 
+# ---------------------------------------------------------------- safetensors
+def safetensors_fixtures():
+    """One tensor per dtype with known values; the expected Float32 values beside it as JSON."""
+    from safetensors.torch import save_file
+    out = FIX / "safetensors"
+    out.mkdir(parents=True, exist_ok=True)
+    g = torch.Generator().manual_seed(7)
+    base = torch.randn(3, 5, generator=g) * 10
+    tensors = {
+        "f32": base.clone(),
+        "f16": base.to(torch.float16),
+        "bf16": base.to(torch.bfloat16),
+        "f64": base.to(torch.float64),
+        "i64": torch.arange(-3, 4, dtype=torch.int64),
+        "i32": torch.arange(5, dtype=torch.int32) * 1000,
+        "u8": torch.tensor([0, 1, 255], dtype=torch.uint8),
+        "scalar": torch.tensor(2.5),
+        "empty": torch.zeros(0, 4),
+    }
+    save_file(tensors, str(out / "dtypes.safetensors"), metadata={"format": "pt", "note": "scalpel fixture"})
+    expected = {k: {"shape": list(v.shape), "values": v.to(torch.float64).flatten().tolist()} for k, v in tensors.items()}
+    (out / "dtypes.json").write_text(json.dumps(expected))
+
+
 # ---------------------------------------------------------------- evaluation
 def write_data():
     """A small data set: nested folders of text files and a .jsonl with two fields."""
@@ -262,6 +286,7 @@ if __name__ == "__main__":
     torch.set_num_threads(2)
     tok = make_tokenizer()
     tokenizer_fixtures(tok)
+    safetensors_fixtures()
     model_fixtures(tok)
     eval_fixtures(tok)
     print("fixtures written under", FIX)

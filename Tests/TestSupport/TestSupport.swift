@@ -1,0 +1,63 @@
+import Foundation
+
+/// Paths and helpers shared by the test targets.
+public enum TestSupport {
+    /// The repository root (two levels above this file's folder).
+    public static let root: String = {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    }()
+
+    /// A path under Tests/Fixtures.
+    public static func fixture(_ relative: String) -> String {
+        root + "/Tests/Fixtures/" + relative
+    }
+
+    /// A fresh temporary folder.
+    public static func temporaryFolder() -> String {
+        let path = NSTemporaryDirectory() + "scalpel-test-" + UUID().uuidString
+        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    /// The result of running a program.
+    public struct Output {
+        public let status: Int32
+        public let stdout: String
+        public let stderr: String
+    }
+
+    /// Runs `executable` with `arguments` and waits (stdout and stderr captured).
+    public static func run(_ executable: String, _ arguments: [String], timeout: TimeInterval = 120) throws -> Output {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        // read before waiting so a full pipe cannot block the child
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Output(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    /// The `scalpel` executable built beside the tests.
+    public static var scalpelExecutable: String? {
+        let dir = Bundle.main.bundleURL.path
+        for candidate in [dir + "/scalpel", root + "/.build/debug/scalpel", root + "/.build/release/scalpel"]
+        where FileManager.default.isExecutableFile(atPath: candidate) {
+            return candidate
+        }
+        return nil
+    }
+
+    /// A Python 3 that can import all of `modules`, if there is one.
+    public static func python(with modules: [String]) -> String? {
+        for candidate in ["/usr/bin/env"] {
+            let check = "import " + modules.joined(separator: ", ")
+            if let r = try? run(candidate, ["python3", "-c", check]), r.status == 0 { return candidate }
+        }
+        return nil
+    }
+}
