@@ -44,7 +44,7 @@ public struct Evaluator {
     /// Rows of logits computed at once; the LM head never materialises [tokens × vocab].
     public var logitRows: Int
 
-    public init(model: CausalLanguageModel, batchTokens: Int = 4096, logitRows: Int = 256) {
+    public init(model: CausalLanguageModel, batchTokens: Int = 4096, logitRows: Int = 512) {
         self.model = model
         self.batchTokens = batchTokens
         self.logitRows = logitRows
@@ -82,11 +82,11 @@ public struct Evaluator {
             for j in 0..<m {
                 (input.pointer + j * width).update(from: hidden.pointer + rows[start + j].row * width, count: width)
             }
-            model.logits(hidden: input.pointer, rows: m, into: logits.pointer)
+            Profile.measure("lm_head") { model.logits(hidden: input.pointer, rows: m, into: logits.pointer) }
             var losses = [Double](repeating: 0, count: m)
             var ranks = [Int](repeating: 0, count: m)
             let lp = SendablePointer(logits.pointer)
-            losses.withUnsafeMutableBufferPointer { lossBuf in
+            Profile.measure("loss") { losses.withUnsafeMutableBufferPointer { lossBuf in
                 ranks.withUnsafeMutableBufferPointer { rankBuf in
                     let l = SendablePointer(lossBuf.baseAddress!), r = SendablePointer(rankBuf.baseAddress!)
                     let targets = rows[start..<(start + m)].map(\.target)
@@ -96,7 +96,7 @@ public struct Evaluator {
                         r.pointer[j] = rank
                     }
                 }
-            }
+            } }
             for j in 0..<m {
                 let target = rows[start + j].target
                 sums.loss += losses[j]

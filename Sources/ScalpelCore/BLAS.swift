@@ -14,6 +14,30 @@ public enum BLAS {
         alpha: Float = 1, beta: Float = 0
     ) {
         if m == 0 || n == 0 { return }
+        // Split the larger of rows and columns across workers when the product pays for it:
+        // each worker then packs only its own part of the larger operand.
+        let splitColumns = n > m
+        let parts = Parallel.isInside ? 1 : min(Parallel.threads, (splitColumns ? n : m) / 32)
+        if parts > 1 && m * n * k >= 1 << 21 {
+            let cp = SendablePointer(c)
+            let ap = SendablePointer(UnsafeMutablePointer(mutating: a))
+            let bp = SendablePointer(UnsafeMutablePointer(mutating: b))
+            let total = splitColumns ? n : m
+            let size = ((total + parts - 1) / parts + 15) / 16 * 16
+            Parallel.forEach(parts) { p, _ in
+                let start = p * size, count = min(size, total - start)
+                guard count > 0 else { return }
+                if splitColumns {
+                    let bStart = transposeB ? bp.pointer + start * ldb : bp.pointer + start
+                    gemm(m: m, n: count, k: k, a: ap.pointer, lda: lda, b: bStart, ldb: ldb, transposeB: transposeB,
+                         c: cp.pointer + start, ldc: ldc, alpha: alpha, beta: beta)
+                } else {
+                    gemm(m: count, n: n, k: k, a: ap.pointer + start * lda, lda: lda, b: b, ldb: ldb, transposeB: transposeB,
+                         c: cp.pointer + start * ldc, ldc: ldc, alpha: alpha, beta: beta)
+                }
+            }
+            return
+        }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
                     blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb),
                     beta, c, blasint(ldc))

@@ -8,27 +8,35 @@ public struct SendablePointer<T>: @unchecked Sendable {
     public init(_ pointer: UnsafeMutablePointer<T>) { self.pointer = pointer }
 }
 
-/// Scalpel's one threading layer besides BLAS: the thread count both use, and a parallel loop.
+/// Scalpel's one threading layer: a parallel loop over `threads` workers.
 ///
-/// OpenBLAS threads run the large matmuls; `Parallel.forEach` runs per-head and per-row work
-/// with OpenBLAS set to one thread for its duration, so the two never oversubscribe the cores.
+/// OpenBLAS itself always runs single-threaded; large matmuls are split by rows across
+/// these workers (see `BLAS.gemm`). This keeps idle OpenBLAS threads from spinning while
+/// Scalpel's own loops run, and makes results independent of the thread count.
 public enum Parallel {
-    nonisolated(unsafe) private static var _threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    nonisolated(unsafe) private static var _threads: Int = {
+        openblas_set_num_threads(1)
+        return ProcessInfo.processInfo.activeProcessorCount
+    }()
+    nonisolated(unsafe) private static var active = false
 
-    /// Threads used by BLAS and by `forEach`. Defaults to all cores.
+    /// Worker threads for `forEach` (and so for BLAS). Defaults to all cores.
     public static var threads: Int {
         get { _threads }
         set {
             _threads = max(1, newValue)
-            openblas_set_num_threads(Int32(_threads))
+            openblas_set_num_threads(1)
         }
     }
 
-    /// The number of workers `forEach(count)` will use.
-    public static func workers(for count: Int) -> Int { max(1, min(threads, count)) }
+    /// Whether a `forEach` is running (nested loops run serially inside their worker).
+    public static var isInside: Bool { active }
 
-    /// Runs `body(i, worker)` for i in 0..<count on `workers(for: count)` threads; `worker` indexes
-    /// per-thread scratch. BLAS calls inside run single-threaded.
+    /// The number of workers `forEach(count)` will use.
+    public static func workers(for count: Int) -> Int { active ? 1 : max(1, min(threads, count)) }
+
+    /// Runs `body(i, worker)` for i in 0..<count on `workers(for: count)` threads; `worker`
+    /// (0..<threads) indexes per-thread scratch. Index i always goes to worker i mod workers.
     public static func forEach(_ count: Int, _ body: (_ index: Int, _ worker: Int) -> Void) {
         if count == 0 { return }
         let workers = workers(for: count)
@@ -36,9 +44,8 @@ public enum Parallel {
             for i in 0..<count { body(i, 0) }
             return
         }
-        openblas_set_num_threads(1)
-        defer { openblas_set_num_threads(Int32(threads)) }
-        // Static chunks: worker w handles i = w, w + workers, ...
+        active = true
+        defer { active = false }
         withoutActuallyEscaping(body) { body in
             DispatchQueue.concurrentPerform(iterations: workers) { w in
                 var i = w

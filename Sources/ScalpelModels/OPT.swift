@@ -169,34 +169,48 @@ public final class OPT: CausalLanguageModel {
         let scale = Float(1.0 / Double(shape.headWidth).squareRoot())
         for (i, layer) in layers.enumerated() {
             // attention block
-            if config.doLayerNormBefore {
-                layer.attentionNorm.apply(x.pointer, h.pointer, rows: n, dim: d)
-            } else {
-                h.pointer.update(from: x.pointer, count: n * d)
+            Profile.measure("norm") {
+                if config.doLayerNormBefore {
+                    layer.attentionNorm.apply(x.pointer, h.pointer, rows: n, dim: d)
+                } else {
+                    h.pointer.update(from: x.pointer, count: n * d)
+                }
             }
-            BLAS.linear(h.pointer, rows: n, inFeatures: d, weight: layer.qkvWeight.pointer,
-                        bias: layer.qkvBias?.pointer, outFeatures: 3 * d, into: qkv.pointer)
-            CausalAttention.forward(qkv: qkv.pointer, layout: layout, lengths: lengths, scale: scale,
-                                    out: attn.pointer, scratch: attentionScratch)
-            probe?.observeAttention(layer: i, values: attn.pointer, rows: n)
-            BLAS.linear(attn.pointer, rows: n, inFeatures: d, weight: layer.outWeight.pointer,
-                        bias: layer.outBias?.pointer, outFeatures: d, into: h.pointer)
-            sc_add(x.pointer, h.pointer, n * d)
-            if !config.doLayerNormBefore { layer.attentionNorm.apply(x.pointer, x.pointer, rows: n, dim: d) }
+            Profile.measure("qkv") {
+                BLAS.linear(h.pointer, rows: n, inFeatures: d, weight: layer.qkvWeight.pointer,
+                            bias: layer.qkvBias?.pointer, outFeatures: 3 * d, into: qkv.pointer)
+            }
+            Profile.measure("attention") {
+                CausalAttention.forward(qkv: qkv.pointer, layout: layout, lengths: lengths, scale: scale,
+                                        out: attn.pointer, scratch: attentionScratch)
+            }
+            Profile.measure("probe") { probe?.observeAttention(layer: i, values: attn.pointer, rows: n) }
+            Profile.measure("out_proj") {
+                BLAS.linear(attn.pointer, rows: n, inFeatures: d, weight: layer.outWeight.pointer,
+                            bias: layer.outBias?.pointer, outFeatures: d, into: h.pointer)
+                sc_add(x.pointer, h.pointer, n * d)
+            }
             // MLP block
-            if config.doLayerNormBefore {
-                layer.mlpNorm.apply(x.pointer, h.pointer, rows: n, dim: d)
-            } else {
-                h.pointer.update(from: x.pointer, count: n * d)
+            Profile.measure("norm") {
+                if !config.doLayerNormBefore { layer.attentionNorm.apply(x.pointer, x.pointer, rows: n, dim: d) }
+                if config.doLayerNormBefore {
+                    layer.mlpNorm.apply(x.pointer, h.pointer, rows: n, dim: d)
+                } else {
+                    h.pointer.update(from: x.pointer, count: n * d)
+                }
             }
-            BLAS.linear(h.pointer, rows: n, inFeatures: d, weight: layer.fc1Weight.pointer,
-                        bias: layer.fc1Bias?.pointer, outFeatures: f, into: ff.pointer)
-            activation.apply(ff.pointer, count: n * f)
-            probe?.observeFF(layer: i, values: ff.pointer, rows: n)
-            BLAS.linear(ff.pointer, rows: n, inFeatures: f, weight: layer.fc2Weight.pointer,
-                        bias: layer.fc2Bias?.pointer, outFeatures: d, into: h.pointer)
-            sc_add(x.pointer, h.pointer, n * d)
-            if !config.doLayerNormBefore { layer.mlpNorm.apply(x.pointer, x.pointer, rows: n, dim: d) }
+            Profile.measure("fc1") {
+                BLAS.linear(h.pointer, rows: n, inFeatures: d, weight: layer.fc1Weight.pointer,
+                            bias: layer.fc1Bias?.pointer, outFeatures: f, into: ff.pointer)
+            }
+            Profile.measure("activation") { activation.apply(ff.pointer, count: n * f) }
+            Profile.measure("probe") { probe?.observeFF(layer: i, values: ff.pointer, rows: n) }
+            Profile.measure("fc2") {
+                BLAS.linear(ff.pointer, rows: n, inFeatures: f, weight: layer.fc2Weight.pointer,
+                            bias: layer.fc2Bias?.pointer, outFeatures: d, into: h.pointer)
+                sc_add(x.pointer, h.pointer, n * d)
+            }
+            if !config.doLayerNormBefore { Profile.measure("norm") { layer.mlpNorm.apply(x.pointer, x.pointer, rows: n, dim: d) } }
         }
         if let finalNorm { finalNorm.apply(x.pointer, x.pointer, rows: n, dim: d) }
         guard let projectOut else { return x }

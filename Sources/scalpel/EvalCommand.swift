@@ -48,16 +48,23 @@ struct Eval: ParsableCommand {
         }
         let evaluator = Evaluator(model: loaded.model, batchTokens: max(batchTokens, context))
         var results: [(String, Metrics)] = []
+        var timing: [String: Any] = [:]
         for set in sets {
             let selection = try WindowSelection.select(set, tokenizer: tokenizer, context: context, skip: skip, count: tokens)
             let bar = ProgressBar(label: set.name, total: selection.tokenCount)
+            let start = Date()
             let metrics = evaluator.evaluate(selection) { bar.advance($0) }
+            let seconds = Date().timeIntervalSince(start)
             bar.finish()
             results.append((set.name, metrics))
+            timing[set.name] = ["seconds": seconds, "tokens": selection.tokenCount]
+            FileHandle.standardError.write(Data(String(format: "%@: %d tokens run in %.2f s (%.0f tokens/s)\n",
+                set.name, selection.tokenCount, seconds, Double(selection.tokenCount) / seconds).utf8))
         }
+        Profile.report()
         print(MetricsTable.render(results))
         if let json {
-            try MetricsJSON.write(results, extra: ["model": modelOptions.model, "context": context, "skip": skip], to: json)
+            try MetricsJSON.write(results, extra: ["model": modelOptions.model, "context": context, "skip": skip, "timing": timing], to: json)
         }
     }
 }
