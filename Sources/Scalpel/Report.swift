@@ -9,7 +9,7 @@ public enum MetricsTable {
         let header = ["data set", "loss", "perplexity", "top1", "top10", "top1_skip50", "predictions"]
         var lines = [header]
         for (name, m) in rows {
-            lines.append([name, String(format: "%.4f", m.loss), String(format: "%.3f", m.perplexity),
+            lines.append([name, String(format: "%.4f", m.loss), String(format: m.perplexity < 1e6 ? "%.3f" : "%.3e", m.perplexity),
                           String(format: "%.2f%%", 100 * m.top1), String(format: "%.2f%%", 100 * m.top10),
                           String(format: "%.2f%%", 100 * m.top1Skip50), "\(m.predictions)"])
         }

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what Scalpel needs on a fresh Debian/Ubuntu machine with Swift 6 on PATH:
+# OpenBLAS (apt), and the Python packages the cross-checking tests use (pip; never needed at run time).
+#   bash Tools/setup.sh            # OpenBLAS + safetensors/numpy for the round-trip tests
+#   bash Tools/setup.sh --reference  # also PyTorch (CPU) + transformers, for Tools/ and Benchmarks/
+set -euo pipefail
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+if ! pkg-config --exists openblas 2>/dev/null; then
+  $SUDO apt-get update -qq
+  $SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libopenblas-dev pkg-config >/dev/null
+fi
+PIP="python3 -m pip install -q --disable-pip-version-check"
+python3 -c "import safetensors, numpy" 2>/dev/null || $PIP safetensors numpy
+if [ "${1:-}" = "--reference" ]; then
+  python3 -c "import torch" 2>/dev/null || $PIP torch==2.13.0+cpu
+  python3 -c "import transformers, tokenizers" 2>/dev/null || $PIP transformers tokenizers
+fi
+echo "setup done"
