@@ -165,3 +165,19 @@ double sc_cross_entropy_rank(const float *logits, size_t V, size_t target, size_
     *rank = greater;
     return log(sum) + (double)m - (double)t;
 }
+
+void sc_accumulate_stats(const float *x, size_t ld, size_t row0, size_t row1, size_t col0, size_t col1,
+                         double *sum, double *sum_abs, double *sum_sqrt, double *sum_sq, double *count_pos) {
+    for (size_t r = row0; r < row1; r++) {
+        const float *row = x + r * ld;
+        for (size_t c = col0; c < col1; c++) {
+            double a = (double)row[c];
+            double m = a < 0 ? -a : a;
+            sum[c] += a;
+            sum_abs[c] += m;
+            sum_sqrt[c] += sqrt(m);
+            sum_sq[c] += a * a;
+            count_pos[c] += a > 0 ? 1.0 : 0.0;
+        }
+    }
+}

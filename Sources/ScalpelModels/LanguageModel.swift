@@ -45,6 +45,25 @@ public protocol CausalLanguageModel: AnyObject {
 
     /// logits: [rows, vocabularySize] = hidden: [rows, headInputWidth] · LM head.
     func logits(hidden: UnsafePointer<Float>, rows: Int, into logits: UnsafeMutablePointer<Float>)
+
+    /// The projection that reads the FF neurons of `layer`: weight [dModel, ffWidth] (column i
+    /// multiplies neuron i) and its bias [dModel], if any. Pruning edits these in place.
+    func ffOutput(layer: Int) -> OutputProjection
+    /// The projection that reads the attention pre-out neurons: weight [dModel, heads · headWidth].
+    func attentionOutput(layer: Int) -> OutputProjection
+
+    /// Every tensor of the model under its checkpoint name, as a Hugging Face checkpoint of this
+    /// architecture stores them (tied weights once), for export.
+    func stateDict() -> [(name: String, tensor: Tensor)]
+}
+
+/// An output projection `y = W·a + b` whose input columns are neurons.
+public struct OutputProjection {
+    /// [outFeatures, neurons], row-major.
+    public let weight: Tensor
+    /// [outFeatures], or nil when the architecture has no bias there.
+    public let bias: Tensor?
+    public init(weight: Tensor, bias: Tensor?) { self.weight = weight; self.bias = bias }
 }
 
 extension CausalLanguageModel {

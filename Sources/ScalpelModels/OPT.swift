@@ -219,6 +219,49 @@ public final class OPT: CausalLanguageModel {
         return out
     }
 
+    public func ffOutput(layer: Int) -> OutputProjection {
+        OutputProjection(weight: layers[layer].fc2Weight, bias: layers[layer].fc2Bias)
+    }
+
+    public func attentionOutput(layer: Int) -> OutputProjection {
+        OutputProjection(weight: layers[layer].outWeight, bias: layers[layer].outBias)
+    }
+
+    public func stateDict() -> [(name: String, tensor: Tensor)] {
+        let p = prefix, d = config.hiddenSize
+        var out: [(String, Tensor)] = [(p + "embed_tokens.weight", embedTokens), (p + "embed_positions.weight", embedPositions)]
+        if let projectIn { out.append((p + "project_in.weight", projectIn)) }
+        if let projectOut { out.append((p + "project_out.weight", projectOut)) }
+        if let finalNorm {
+            if let w = finalNorm.weight { out.append((p + "final_layer_norm.weight", w)) }
+            if let b = finalNorm.bias { out.append((p + "final_layer_norm.bias", b)) }
+        }
+        if !config.tieWordEmbeddings { out.append(("lm_head.weight", lmHead)) }
+        func slice(_ t: Tensor, _ j: Int, _ count: Int, _ shape: [Int]) -> Tensor {
+            let s = Tensor(zeros: shape)
+            s.pointer.update(from: t.pointer + j * count, count: count)
+            return s
+        }
+        for (i, layer) in layers.enumerated() {
+            let l = p + "layers.\(i)."
+            for (j, name) in ["q_proj", "k_proj", "v_proj"].enumerated() {
+                out.append((l + "self_attn.\(name).weight", slice(layer.qkvWeight, j, d * d, [d, d])))
+                if let b = layer.qkvBias { out.append((l + "self_attn.\(name).bias", slice(b, j, d, [d]))) }
+            }
+            out.append((l + "self_attn.out_proj.weight", layer.outWeight))
+            if let b = layer.outBias { out.append((l + "self_attn.out_proj.bias", b)) }
+            out.append((l + "fc1.weight", layer.fc1Weight))
+            if let b = layer.fc1Bias { out.append((l + "fc1.bias", b)) }
+            out.append((l + "fc2.weight", layer.fc2Weight))
+            if let b = layer.fc2Bias { out.append((l + "fc2.bias", b)) }
+            for (name, norm) in [("self_attn_layer_norm", layer.attentionNorm), ("final_layer_norm", layer.mlpNorm)] {
+                if let w = norm.weight { out.append((l + name + ".weight", w)) }
+                if let b = norm.bias { out.append((l + name + ".bias", b)) }
+            }
+        }
+        return out
+    }
+
     public func logits(hidden: UnsafePointer<Float>, rows: Int, into logits: UnsafeMutablePointer<Float>) {
         BLAS.linear(hidden, rows: rows, inFeatures: config.embedDim, weight: lmHead.pointer, bias: nil,
                     outFeatures: config.vocabSize, into: logits)

@@ -22,7 +22,7 @@ struct ScalpelCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "scalpel",
         abstract: "Selective pruning: remove a capability from a transformer, keep the rest.",
-        subcommands: [Eval.self, Logits.self, Sgemm.self]
+        subcommands: [Eval.self, Logits.self, Collect.self, Prune.self, Sgemm.self]
     )
 }
 

@@ -1,0 +1,36 @@
+import Foundation
+import ScalpelCore
+import ScalpelModels
+
+/// Writes a model as a complete Hugging Face checkpoint folder: `config.json` (dtype set to
+/// float32), the tokenizer files of the source folder, and `model.safetensors` in Float32.
+/// The folder is written beside its destination and renamed into place.
+public enum CheckpointExport {
+    static let companionFiles = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                                 "vocab.json", "merges.txt", "generation_config.json", "preprocessor_config.json"]
+
+    public static func write(_ loaded: LoadedModel, to folder: String) throws {
+        let fm = FileManager.default
+        let tmp = folder + ".tmp-\(getpid())"
+        try? fm.removeItem(atPath: tmp)
+        try fm.createDirectory(atPath: tmp, withIntermediateDirectories: true)
+        var config = loaded.model.configJSON
+        if config["torch_dtype"] != nil { config["torch_dtype"] = "float32" }
+        config["dtype"] = "float32"
+        let data = try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        try data.write(to: URL(fileURLWithPath: tmp + "/config.json"))
+        for name in companionFiles {
+            let src = (loaded.folder as NSString).appendingPathComponent(name)
+            if fm.fileExists(atPath: src) { try fm.copyItem(atPath: src, toPath: tmp + "/" + name) }
+        }
+        let records = loaded.model.stateDict().map {
+            TensorRecord(name: $0.name, shape: $0.tensor.shape,
+                         floats: UnsafeBufferPointer(start: $0.tensor.pointer, count: $0.tensor.count))
+        }
+        try SafetensorsWriter.write(records, metadata: ["format": "pt", "producer": "scalpel"], to: tmp + "/model.safetensors")
+        let old = folder + ".old-\(getpid())"
+        if fm.fileExists(atPath: folder) { try fm.moveItem(atPath: folder, toPath: old) }
+        try fm.moveItem(atPath: tmp, toPath: folder)
+        try? fm.removeItem(atPath: old)
+    }
+}

@@ -1,0 +1,63 @@
+import Foundation
+import ScalpelCore
+
+/// Everything that determines a pruning run; stored in `run.json` so `--resume` continues it.
+public struct PruneConfig: Codable, Sendable, Equatable {
+    public var model: String
+    public var forget: String
+    public var retain: String
+    public var textField = "text"
+    public var extensions: [String]? = nil
+    /// Fraction of all FF neurons pruned per step.
+    public var ffFrac = 0.02
+    /// Fraction of all attention neurons (or heads, in head mode) pruned per step.
+    public var attnFrac = 0.0
+    public var ffMetric = ImportanceMetric.abs
+    public var attnMetric = ImportanceMetric.abs
+    public var ffEps = 1e-3
+    public var attnEps = 1e-4
+    public var attnSelection = AttentionSelection.neuron
+    /// "zero" or "mean" (replace by the retain-set mean).
+    public var offset = "zero"
+    public var steps = 10
+    public var collectTokens = 100_000
+    public var evalTokens = 100_000
+    public var context: Int? = nil
+    /// Re-collect statistics every step (iterative, the default) or once (one-shot ranking).
+    public var recollect = true
+    public var seed: UInt64 = 0
+    /// Stop once forget top-1 has dropped by at least this many percent.
+    public var stopForgetDrop: Double? = nil
+    /// Stop (and undo the step) when retain top-1 would drop by more than this many percent.
+    public var maxRetainDrop: Double? = nil
+    public var batchTokens = 4096
+
+    enum CodingKeys: String, CodingKey {
+        case model, forget, retain, textField = "text_field", extensions, ffFrac = "ff_frac", attnFrac = "attn_frac"
+        case ffMetric = "ff_metric", attnMetric = "attn_metric", ffEps = "ff_eps", attnEps = "attn_eps"
+        case attnSelection = "attn_selection", offset, steps, collectTokens = "collect_tokens", evalTokens = "eval_tokens"
+        case context, recollect, seed, stopForgetDrop = "stop_forget_drop", maxRetainDrop = "max_retain_drop"
+        case batchTokens = "batch_tokens"
+    }
+
+    public init(model: String, forget: String, retain: String) {
+        self.model = model; self.forget = forget; self.retain = retain
+    }
+
+    /// Checks ranges and consistency; throws a one-line error.
+    public func validate() throws {
+        for (name, v) in [("--ff-frac", ffFrac), ("--attn-frac", attnFrac)] where !(0...1).contains(v) {
+            throw ScalpelError.invalidArgument("\(name) must be in [0, 1] (got \(v))")
+        }
+        if ffFrac == 0 && attnFrac == 0 { throw ScalpelError.invalidArgument("--ff-frac and --attn-frac are both 0: nothing to prune") }
+        guard steps >= 1 else { throw ScalpelError.invalidArgument("--steps must be at least 1 (got \(steps))") }
+        guard collectTokens >= 1, evalTokens >= 1 else { throw ScalpelError.invalidArgument("--collect-tokens and --eval-tokens must be positive") }
+        guard ["zero", "mean"].contains(offset) else { throw ScalpelError.invalidArgument("--offset must be zero or mean (got '\(offset)')") }
+        for (name, v) in [("--ff-eps", ffEps), ("--attn-eps", attnEps)] where !(v >= 0) {
+            throw ScalpelError.invalidArgument("\(name) must be non-negative (got \(v))")
+        }
+        let f = URL(fileURLWithPath: forget).standardizedFileURL.resolvingSymlinksInPath().path
+        let r = URL(fileURLWithPath: retain).standardizedFileURL.resolvingSymlinksInPath().path
+        if f == r { throw ScalpelError.invalidArgument("--forget and --retain are the same data set (\(forget)): nothing would be selective") }
+    }
+}

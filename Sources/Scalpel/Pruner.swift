@@ -1,0 +1,60 @@
+import Foundation
+import ScalpelCore
+import ScalpelModels
+
+/// Applies pruning to a model's own weights (SPEC §5): neuron i's activation is replaced by
+/// `offset` (0, or its retain-set mean) by adding `W[:, i] · offset` to the output projection's
+/// bias and zeroing column i of W. Exact for any activation function.
+public enum Pruner {
+    /// What `apply` changed, so a step can be undone.
+    public struct Undo {
+        fileprivate var columns: [(projection: OutputProjection, column: Int, values: [Float])] = []
+        fileprivate var biases: [(projection: OutputProjection, values: [Float])] = []
+    }
+
+    /// Prunes `neurons` (flat indices into `[L, width]` of `kind`) in index order.
+    @discardableResult
+    public static func apply(_ model: CausalLanguageModel, kind: NeuronKind, neurons: [Int], offsets: (Int) -> Float) -> Undo {
+        var undo = Undo()
+        let width = kind == .ff ? model.shape.ffWidth : model.shape.heads * model.shape.headWidth
+        var savedBias = Set<Int>()
+        for i in neurons.sorted() {
+            let layer = i / width, column = i % width
+            let proj = kind == .ff ? model.ffOutput(layer: layer) : model.attentionOutput(layer: layer)
+            let w = proj.weight.pointer
+            let rows = proj.weight.shape[0], cols = proj.weight.shape[1]
+            undo.columns.append((proj, column, (0..<rows).map { w[$0 * cols + column] }))
+            let offset = offsets(i)
+            if offset != 0, let bias = proj.bias {
+                if !savedBias.contains(layer) {
+                    undo.biases.append((proj, bias.values))
+                    savedBias.insert(layer)
+                }
+                for r in 0..<rows { bias.pointer[r] += w[r * cols + column] * offset }
+            }
+            for r in 0..<rows { w[r * cols + column] = 0 }
+        }
+        return undo
+    }
+
+    /// Restores what `apply` changed.
+    public static func revert(_ undo: Undo) {
+        for (proj, column, values) in undo.columns {
+            let cols = proj.weight.shape[1]
+            for (r, v) in values.enumerated() { proj.weight.pointer[r * cols + column] = v }
+        }
+        for (proj, values) in undo.biases {
+            proj.bias!.pointer.update(from: values, count: values.count)
+        }
+    }
+
+    /// Replays a mask onto a freshly loaded model: step by step, FF then attention, in index
+    /// order, exactly as the run applied it.
+    public static func replay(_ mask: Mask, onto model: CausalLanguageModel) {
+        guard mask.lastStep > 0 else { return }
+        for step in 1...mask.lastStep {
+            apply(model, kind: .ff, neurons: mask.pruned(.ff, atStep: step)) { mask.ffOffset[$0] }
+            apply(model, kind: .attn, neurons: mask.pruned(.attn, atStep: step)) { mask.attnOffset[$0] }
+        }
+    }
+}

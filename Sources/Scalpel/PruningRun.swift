@@ -1,0 +1,291 @@
+import Foundation
+import ScalpelCore
+import ScalpelModels
+
+/// One row of a run's history: the model after `step` steps (step 0 is the model before pruning).
+public struct StepRecord: Codable, Sendable {
+    public struct Counts: Codable, Sendable { public var ff: Int; public var attn: Int }
+    public struct PerLayer: Codable, Sendable { public var ff: [Int]; public var attn: [Int] }
+    public struct Thresholds: Codable, Sendable { public var ff: Double?; public var attn: Double? }
+    public struct Drops: Codable, Sendable { public var top1: Double; public var top10: Double; public var loss: Double }
+
+    public var step: Int
+    public var pruned: Counts
+    public var prunedPerLayer: PerLayer
+    public var thresholds: Thresholds
+    public var metrics: [String: Metrics]
+    /// Relative drops against step 0, in percent: 100 · (1 − value / value₀) (loss: its rise, as a negative drop).
+    public var drops: [String: Drops]
+    public var seconds: Double
+
+    enum CodingKeys: String, CodingKey {
+        case step, pruned, prunedPerLayer = "pruned_per_layer", thresholds, metrics, drops, seconds
+    }
+}
+
+/// The history of a run as written to `history.json`.
+public struct History: Codable, Sendable {
+    public struct MaxDelta: Codable, Sendable { public var value: Double; public var step: Int }
+    public var config: PruneConfig
+    public var steps: [StepRecord]
+    /// Top1 Max Δ: the maximum over steps of drop_forget − drop_retain (top-1), and where.
+    public var top1MaxDelta: MaxDelta?
+    /// Why the run ended, once it has.
+    public var stopped: String?
+
+    enum CodingKeys: String, CodingKey { case config, steps, top1MaxDelta = "top1_max_delta", stopped }
+
+    mutating func updateMaxDelta() {
+        var best: MaxDelta?
+        for s in steps where s.step > 0 {
+            guard let f = s.drops["forget"], let r = s.drops["retain"] else { continue }
+            let d = f.top1 - r.top1
+            if best == nil || d > best!.value { best = MaxDelta(value: d, step: s.step) }
+        }
+        top1MaxDelta = best
+    }
+}
+
+/// The selective-pruning loop (SPEC §4–§6) and its run folder.
+///
+/// Each step: collect statistics on forget and retain (collection portions), score, select,
+/// prune, evaluate (evaluation portions); then `history.json`, `history.csv` and
+/// `masks.safetensors` are written atomically. `model/` is exported when the run ends.
+public final class PruningRun {
+    public let config: PruneConfig
+    public let folder: String
+    public let loaded: LoadedModel
+    public private(set) var mask: Mask
+    public private(set) var history: History
+    /// Called with one line per step (and other progress) for the terminal.
+    public var log: (String) -> Void = { print($0) }
+    public var showProgress = true
+
+    let forgetCollect: WindowSelection, retainCollect: WindowSelection
+    let forgetEval: WindowSelection, retainEval: WindowSelection
+    private var fixedStatistics: (forget: Statistics, retain: Statistics)?
+
+    /// Starts a new run in `folder` (which must not exist or be empty), or continues the run there when `resume`.
+    public init(config: PruneConfig, folder: String, resume: Bool, command: [String]) throws {
+        let fm = FileManager.default
+        var config = config
+        var existing: History?
+        if resume {
+            let historyPath = folder + "/history.json"
+            guard let data = fm.contents(atPath: historyPath) else {
+                throw ScalpelError.invalidFile(path: folder, reason: "not a Scalpel run folder to resume (no history.json)")
+            }
+            do { existing = try JSONDecoder().decode(History.self, from: data) } catch {
+                throw ScalpelError.invalidFile(path: historyPath, reason: "cannot be read as a run history")
+            }
+            config = existing!.config
+        } else {
+            var isDir: ObjCBool = false
+            if fm.fileExists(atPath: folder, isDirectory: &isDir) {
+                let contents = (try? fm.contentsOfDirectory(atPath: folder)) ?? []
+                if !isDir.boolValue || !contents.isEmpty {
+                    let isRun = fm.fileExists(atPath: folder + "/history.json")
+                    throw ScalpelError.invalidArgument("\(folder) already exists" + (isRun ? " and holds a run: continue it with --resume \(folder), or choose another --out" : " and is not an empty folder: choose another --out"))
+                }
+            }
+        }
+        try config.validate()
+        self.config = config
+        self.folder = folder
+        loaded = try ModelRegistry.load(config.model)
+        let tokenizer = try loaded.requireTokenizer()
+        let shape = loaded.model.shape
+        if config.offset == "mean" {
+            let hasBias = (config.ffFrac == 0 || loaded.model.ffOutput(layer: 0).bias != nil)
+                && (config.attnFrac == 0 || loaded.model.attentionOutput(layer: 0).bias != nil)
+            guard hasBias else {
+                throw ScalpelError.invalidArgument("--offset mean needs output-projection biases, and \(config.model) has none (use --offset zero)")
+            }
+        }
+        let context = try ContextLength.resolve(config.context, shape: shape)
+        let exts = config.extensions.map(Set.init)
+        let forget = DataSet(name: "forget", path: config.forget, textField: config.textField, extensions: exts)
+        let retain = DataSet(name: "retain", path: config.retain, textField: config.textField, extensions: exts)
+        forgetCollect = try WindowSelection.select(forget, tokenizer: tokenizer, context: context, skip: 0, count: config.collectTokens)
+        retainCollect = try WindowSelection.select(retain, tokenizer: tokenizer, context: context, skip: 0, count: config.collectTokens)
+        forgetEval = try WindowSelection.select(forget, tokenizer: tokenizer, context: context, skip: config.collectTokens, count: config.evalTokens)
+        retainEval = try WindowSelection.select(retain, tokenizer: tokenizer, context: context, skip: config.collectTokens, count: config.evalTokens)
+        mask = Mask(shape: shape)
+        if resume {
+            history = existing!
+            if fm.fileExists(atPath: folder + "/masks.safetensors") {
+                mask = try Mask(path: folder + "/masks.safetensors", shape: shape)
+                // a run stopped between writing masks and history: history.json is the commit point
+                mask.forget(after: history.steps.last?.step ?? 0)
+                Pruner.replay(mask, onto: loaded.model)
+            }
+        } else {
+            try fm.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            history = History(config: config, steps: [], top1MaxDelta: nil, stopped: nil)
+            try writeRunInfo(command: command)
+        }
+    }
+
+    /// Runs (or continues) the loop until `steps` steps or a stopping target, then exports `model/`.
+    public func run() throws {
+        if history.steps.isEmpty {
+            let start = Date()
+            let metrics = evaluate()
+            append(StepRecord(step: 0, pruned: .init(ff: 0, attn: 0), prunedPerLayer: .init(ff: mask.prunedPerLayer(.ff), attn: mask.prunedPerLayer(.attn)),
+                              thresholds: .init(ff: nil, attn: nil), metrics: metrics, drops: drops(metrics),
+                              seconds: Date().timeIntervalSince(start)))
+            try save()
+        }
+        while history.stopped == nil {
+            let next = (history.steps.last?.step ?? 0) + 1
+            if next > config.steps { history.stopped = "completed \(config.steps) steps"; break }
+            if let reason = try step(next) { history.stopped = reason }
+            try save()
+        }
+        try save()
+        log("exporting the pruned checkpoint to \(folder)/model ...")
+        try CheckpointExport.write(loaded, to: folder + "/model")
+        log("done: \(history.stopped ?? "")")
+    }
+
+    /// One step of the loop; returns a reason to stop, if any.
+    func step(_ s: Int) throws -> String? {
+        let start = Date()
+        let (forgetStats, retainStats) = statistics()
+        var thresholds = StepRecord.Thresholds(ff: nil, attn: nil)
+        var undo: [Pruner.Undo] = []
+        for kind in NeuronKind.allCases {
+            let picked = select(kind, forget: forgetStats[kind], retain: retainStats[kind], step: s)
+            if kind == .ff { thresholds.ff = picked.threshold } else { thresholds.attn = picked.threshold }
+            let means = config.offset == "mean" ? retainStats[kind].mean : nil
+            let offsets: (Int) -> Float = { i in means.map { Float($0[i]) } ?? 0 }
+            for i in picked.indices { mask.prune(kind, i, step: s, offset: offsets(i)) }
+            undo.append(Pruner.apply(loaded.model, kind: kind, neurons: picked.indices, offsets: offsets))
+        }
+        let metrics = evaluate()
+        let d = drops(metrics)
+        let record = StepRecord(step: s, pruned: .init(ff: mask.prunedCount(.ff), attn: mask.prunedCount(.attn)),
+                                prunedPerLayer: .init(ff: mask.prunedPerLayer(.ff), attn: mask.prunedPerLayer(.attn)),
+                                thresholds: thresholds, metrics: metrics, drops: d, seconds: Date().timeIntervalSince(start))
+        if let bound = config.maxRetainDrop, let r = d["retain"], r.top1 > bound {
+            undo.forEach(Pruner.revert)
+            mask.forget(after: s - 1)
+            return String(format: "step %d would drop retain top1 by %.2f%% > %.2f%%; not applied", s, r.top1, bound)
+        }
+        append(record)
+        if let target = config.stopForgetDrop, let f = d["forget"], f.top1 >= target {
+            return String(format: "forget top1 dropped by %.2f%% ≥ %.2f%% at step %d", f.top1, target, s)
+        }
+        return nil
+    }
+
+    /// Statistics of forget and retain on the current model (once only when not recollecting).
+    func statistics() -> (Statistics, Statistics) {
+        if !config.recollect, let fixed = fixedStatistics { return fixed }
+        let m = loaded.model
+        let bar = ProgressBar(label: "collect", total: forgetCollect.tokenCount + retainCollect.tokenCount, enabled: showProgress && isatty(2) != 0)
+        let f = StatisticsCollector.collect(m, forgetCollect, batchTokens: config.batchTokens) { bar.advance($0) }
+        let r = StatisticsCollector.collect(m, retainCollect, batchTokens: config.batchTokens) { bar.advance($0) }
+        bar.finish()
+        if !config.recollect { fixedStatistics = (f, r) }
+        return (f, r)
+    }
+
+    /// The neurons of `kind` to prune at step `s`.
+    func select(_ kind: NeuronKind, forget: NeuronSums, retain: NeuronSums, step s: Int) -> (indices: [Int], threshold: Double?) {
+        let frac = kind == .ff ? config.ffFrac : config.attnFrac
+        guard frac > 0 else { return ([], nil) }
+        let metric = kind == .ff ? config.ffMetric : config.attnMetric
+        let eps = kind == .ff ? config.ffEps : config.attnEps
+        // random scores are drawn once per run when not recollecting, so one-shot random stays one ranking
+        let scores = Scores.compute(metric, forget: forget, retain: retain, eps: eps, seed: config.seed,
+                                    step: config.recollect ? s : 1, kind: kind)
+        let steps = mask.steps(kind)
+        let shape = loaded.model.shape
+        if kind == .attn && config.attnSelection != .neuron {
+            let k = Int((frac * Double(shape.layers * shape.heads)).rounded(.down))
+            return Selection.topHeads(k, scores: scores, headWidth: shape.headWidth, by: config.attnSelection) { steps[$0] != 0 }
+        }
+        let k = Int((frac * Double(forget.neuronCount)).rounded(.down))
+        return Selection.top(k, scores: scores) { steps[$0] != 0 }
+    }
+
+    func evaluate() -> [String: Metrics] {
+        let evaluator = Evaluator(model: loaded.model, batchTokens: config.batchTokens)
+        let bar = ProgressBar(label: "evaluate", total: forgetEval.tokenCount + retainEval.tokenCount, enabled: showProgress && isatty(2) != 0)
+        let f = evaluator.evaluate(forgetEval) { bar.advance($0) }
+        let r = evaluator.evaluate(retainEval) { bar.advance($0) }
+        bar.finish()
+        return ["forget": f, "retain": r]
+    }
+
+    func drops(_ metrics: [String: Metrics]) -> [String: StepRecord.Drops] {
+        guard let base = history.steps.first?.metrics else {
+            return metrics.mapValues { _ in StepRecord.Drops(top1: 0, top10: 0, loss: 0) }
+        }
+        func drop(_ now: Double, _ before: Double) -> Double { before > 0 ? 100 * (1 - now / before) : 0 }
+        var out: [String: StepRecord.Drops] = [:]
+        for (k, m) in metrics {
+            guard let b = base[k] else { continue }
+            out[k] = .init(top1: drop(m.top1, b.top1), top10: drop(m.top10, b.top10), loss: drop(m.loss, b.loss))
+        }
+        return out
+    }
+
+    func append(_ r: StepRecord) {
+        history.steps.append(r)
+        history.updateMaxDelta()
+        let f = r.metrics["forget"]!, t = r.metrics["retain"]!
+        let df = r.drops["forget"]!.top1, dr = r.drops["retain"]!.top1
+        log(String(format: "step %2d  pruned ff %6d attn %6d  forget top1 %6.2f%% (drop %6.2f%%)  retain top1 %6.2f%% (drop %6.2f%%)  %.1fs",
+                   r.step, r.pruned.ff, r.pruned.attn, 100 * f.top1, df, 100 * t.top1, dr, r.seconds))
+    }
+
+    /// Writes masks.safetensors, history.csv and history.json, each atomically.
+    func save() throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        // masks first: history.json is the commit point a resumed run trusts
+        try mask.write(to: folder + "/masks.safetensors")
+        try writeAtomically(Data(csv().utf8), to: folder + "/history.csv")
+        try writeAtomically(try encoder.encode(history) + Data("\n".utf8), to: folder + "/history.json")
+    }
+
+    func csv() -> String {
+        var lines = ["step,pruned_ff,pruned_attn,forget_loss,forget_top1,forget_top10,forget_top1_skip50,retain_loss,retain_top1,retain_top10,retain_top1_skip50,forget_top1_drop,retain_top1_drop,seconds"]
+        for r in history.steps {
+            let f = r.metrics["forget"]!, t = r.metrics["retain"]!
+            lines.append([String(r.step), String(r.pruned.ff), String(r.pruned.attn),
+                          "\(f.loss)", "\(f.top1)", "\(f.top10)", "\(f.top1Skip50)",
+                          "\(t.loss)", "\(t.top1)", "\(t.top10)", "\(t.top1Skip50)",
+                          "\(r.drops["forget"]!.top1)", "\(r.drops["retain"]!.top1)", String(format: "%.3f", r.seconds)].joined(separator: ","))
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// run.json: the command, versions, and SHA-256 of every input file.
+    func writeRunInfo(command: [String]) throws {
+        var hashes: [String: String] = [:]
+        let fm = FileManager.default
+        for name in (try? fm.contentsOfDirectory(atPath: config.model)) ?? [] where name.hasSuffix(".json") || name.hasSuffix(".safetensors") {
+            hashes["model/" + name] = try SHA256.file(config.model + "/" + name)
+        }
+        for (label, path) in [("forget", config.forget), ("retain", config.retain)] {
+            let set = DataSet(name: label, path: path, textField: config.textField, extensions: config.extensions.map(Set.init))
+            for file in try set.files() { hashes[label + ":" + file] = try SHA256.file(file) }
+        }
+        let info: [String: Any] = [
+            "command": command,
+            "scalpel_version": ScalpelVersion.current,
+            "threads": Parallel.threads,
+            "started": ISO8601DateFormatter().string(from: Date()),
+            "sha256": hashes,
+        ]
+        let data = try JSONSerialization.data(withJSONObject: info, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        try writeAtomically(data, to: folder + "/run.json")
+    }
+}
+
+public enum ScalpelVersion {
+    public static let current = "0.1.0"
+}

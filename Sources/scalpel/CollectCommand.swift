@@ -1,0 +1,67 @@
+import ArgumentParser
+import Foundation
+import Scalpel
+import ScalpelCore
+import ScalpelModels
+
+struct Collect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Collect neuron statistics on a data set, or merge statistics shards.",
+        discussion: """
+        Writes one F64 tensor per sum and kind: ff.{count,sum,sum_abs,sum_sqrt,sum_sq,count_pos} ([L] / [L, d_ff]) \
+        and attn.* ([L] / [L, heads, d_head]). Shards collected on different machines add exactly: \
+        scalpel collect --merge A.safetensors B.safetensors --out C.safetensors
+        """)
+
+    @Option(help: "A Hugging Face checkpoint folder.")
+    var model: String?
+    @Option(help: "The data set: a file, a .jsonl or a folder.")
+    var data: String?
+    @Option(help: "Predictions whose input positions are collected.")
+    var tokens: Int?
+    @Option(help: "Predictions to skip first.")
+    var skip: Int = 0
+    @Option(help: "Window length in tokens (default: min(1024, the model's position limit)).")
+    var context: Int?
+    @Option(name: .customLong("text-field"), help: "The field of .jsonl lines that holds the text.")
+    var textField: String = "text"
+    @Option(name: .customLong("batch-tokens"), help: "Tokens per forward batch.")
+    var batchTokens: Int = 4096
+    @Option(help: "Threads (default: all cores).")
+    var threads: Int?
+    @Option(parsing: .upToNextOption, help: "Statistics files to add together instead of collecting.")
+    var merge: [String] = []
+    @Option(help: "Output statistics file (.safetensors).")
+    var out: String
+
+    func run() throws {
+        if let threads { Parallel.threads = max(1, threads) }
+        if !merge.isEmpty {
+            guard model == nil, data == nil else { throw ValidationError("--merge takes no --model or --data") }
+            var total = try Statistics(path: merge[0])
+            for path in merge.dropFirst() {
+                do { try total.merge(try Statistics(path: path)) } catch let e as ScalpelError {
+                    throw ScalpelError.invalidFile(path: path, reason: e.description)
+                }
+            }
+            try total.write(to: out, metadata: ["format": "scalpel-statistics"])
+            print("merged \(merge.count) files into \(out): \(Int(total.ff.count.first ?? 0)) positions")
+            return
+        }
+        guard let model, let data else { throw ValidationError("give --model and --data (or --merge FILES)") }
+        let loaded = try ModelRegistry.load(model)
+        let context = try ContextLength.resolve(self.context, shape: loaded.model.shape)
+        let selection = try WindowSelection.select(DataSet(argument: data, textField: textField), tokenizer: try loaded.requireTokenizer(),
+                                                   context: context, skip: skip, count: tokens)
+        let bar = ProgressBar(label: "collect", total: selection.tokenCount)
+        let start = Date()
+        let stats = StatisticsCollector.collect(loaded.model, selection, batchTokens: max(batchTokens, context)) { bar.advance($0) }
+        bar.finish()
+        let seconds = Date().timeIntervalSince(start)
+        try stats.write(to: out, metadata: ["format": "scalpel-statistics", "model": model, "data": data,
+                                            "skip": String(skip), "context": String(context)])
+        FileHandle.standardError.write(Data(String(format: "collected %d positions (%d tokens run) in %.2f s (%.0f tokens/s)\n",
+            selection.count, selection.tokenCount, seconds, Double(selection.tokenCount) / seconds).utf8))
+        print("wrote \(out)")
+    }
+}

@@ -1,0 +1,79 @@
+import ArgumentParser
+import Foundation
+import Scalpel
+import ScalpelCore
+
+struct Prune: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Selective pruning: prune the neurons that matter much more to --forget than to --retain, step by step.",
+        discussion: """
+        Before step 1 and after every step, forget and retain are evaluated on their evaluation portions \
+        (predictions [collect-tokens, collect-tokens + eval-tokens)); statistics come from the first \
+        collect-tokens predictions. RUN_DIR receives history.json, history.csv, masks.safetensors, run.json \
+        and, at the end, model/ (a complete Hugging Face checkpoint).
+        """)
+
+    @Option(help: "A Hugging Face checkpoint folder.") var model: String?
+    @Option(help: "The data set whose capability is removed.") var forget: String?
+    @Option(help: "The data set whose capability is kept.") var retain: String?
+    @Option(name: .customLong("ff-frac"), help: "Fraction of all FF neurons pruned per step.") var ffFrac: Double = 0.02
+    @Option(name: .customLong("attn-frac"), help: "Fraction of all attention neurons (heads with --attn-heads) pruned per step.") var attnFrac: Double = 0
+    @Option(name: .customLong("ff-metric"), help: "FF importance: freq, abs, sqrt, rms, std, mean or random.") var ffMetric: String = "abs"
+    @Option(name: .customLong("attn-metric"), help: "Attention importance (same choices).") var attnMetric: String = "abs"
+    @Option(name: .customLong("ff-eps"), help: "eps in I_F / (I_R + eps) for FF neurons.") var ffEps: Double = 1e-3
+    @Option(name: .customLong("attn-eps"), help: "eps for attention neurons.") var attnEps: Double = 1e-4
+    @Option(name: .customLong("attn-heads"), help: "Prune whole heads ranked by the mean or median of their neurons' scores.") var attnHeads: String?
+    @Option(help: "Replace pruned activations by zero or by their retain-set mean.") var offset: String = "zero"
+    @Option(help: "Number of pruning steps.") var steps: Int = 10
+    @Option(name: .customLong("collect-tokens"), help: "Predictions per data set for statistics.") var collectTokens: Int = 100_000
+    @Option(name: .customLong("eval-tokens"), help: "Predictions per data set for evaluation.") var evalTokens: Int = 100_000
+    @Option(help: "Window length in tokens (default: min(1024, the model's position limit)).") var context: Int?
+    @Flag(name: .customLong("no-recollect"), help: "Collect statistics once and prune down that ranking (one-shot).") var noRecollect = false
+    @Option(help: "Seed for the random metric.") var seed: UInt64 = 0
+    @Option(name: .customLong("stop-forget-drop"), help: "Stop once forget top-1 has dropped by this many percent.") var stopForgetDrop: Double?
+    @Option(name: .customLong("max-retain-drop"), help: "Stop before retain top-1 drops by more than this many percent (the step is undone).") var maxRetainDrop: Double?
+    @Option(name: .customLong("text-field"), help: "The field of .jsonl lines that holds the text.") var textField: String = "text"
+    @Option(name: .customLong("ext"), help: "Only read files with these extensions in folders, comma-separated.") var extensions: String?
+    @Option(name: .customLong("batch-tokens"), help: "Tokens per forward batch.") var batchTokens: Int = 4096
+    @Option(help: "Threads (default: all cores).") var threads: Int?
+    @Option(help: "The run folder to create.") var out: String?
+    @Option(help: "Continue the interrupted run in this folder (its stored settings are used).") var resume: String?
+
+    func run() throws {
+        Parallel.threads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        let run: PruningRun
+        if let resume {
+            guard out == nil || out == resume else { throw ValidationError("--resume continues a run in place; drop --out") }
+            run = try PruningRun(config: PruneConfig(model: "", forget: "", retain: ""), folder: resume, resume: true, command: CommandLine.arguments)
+        } else {
+            guard let model, let forget, let retain, let out else {
+                throw ValidationError("give --model, --forget, --retain and --out (or --resume RUN_DIR)")
+            }
+            var c = PruneConfig(model: model, forget: forget, retain: retain)
+            c.ffFrac = ffFrac; c.attnFrac = attnFrac
+            c.ffMetric = try ImportanceMetric(argument: ffMetric, option: "--ff-metric")
+            c.attnMetric = try ImportanceMetric(argument: attnMetric, option: "--attn-metric")
+            c.ffEps = ffEps; c.attnEps = attnEps
+            if let attnHeads {
+                guard let mode = AttentionSelection(rawValue: attnHeads), mode != .neuron else {
+                    throw ScalpelError.invalidArgument("--attn-heads must be mean or median (got '\(attnHeads)')")
+                }
+                c.attnSelection = mode
+            }
+            c.offset = offset; c.steps = steps
+            c.collectTokens = collectTokens; c.evalTokens = evalTokens; c.context = context
+            c.recollect = !noRecollect; c.seed = seed
+            c.stopForgetDrop = stopForgetDrop; c.maxRetainDrop = maxRetainDrop
+            c.textField = textField
+            c.extensions = extensions.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: CharacterSet(charactersIn: ". ")) } }
+            c.batchTokens = batchTokens
+            try c.validate()
+            run = try PruningRun(config: c, folder: out, resume: false, command: CommandLine.arguments)
+        }
+        try run.run()
+        if let d = run.history.top1MaxDelta {
+            print(String(format: "Top1 Max Δ = %.2f (step %d)", d.value, d.step))
+        }
+        print("run folder: \(run.folder)")
+    }
+}
