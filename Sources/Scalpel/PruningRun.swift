@@ -123,6 +123,7 @@ public final class PruningRun {
             try fm.createDirectory(atPath: folder, withIntermediateDirectories: true)
             history = History(config: config, steps: [], top1MaxDelta: nil, stopped: nil)
             try writeRunInfo(command: command)
+            try save()
         }
     }
 
@@ -141,6 +142,8 @@ public final class PruningRun {
             if next > config.steps { history.stopped = "completed \(config.steps) steps"; break }
             if let reason = try step(next) { history.stopped = reason }
             try save()
+            // a test hook that simulates a kill right after a step is saved
+            if let crash = ProcessInfo.processInfo.environment["SCALPEL_TEST_CRASH_AFTER_STEP"], Int(crash) == next { exit(137) }
         }
         try save()
         log("exporting the pruned checkpoint to \(folder)/model ...")

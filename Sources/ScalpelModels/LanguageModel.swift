@@ -16,6 +16,11 @@ public struct ModelShape: Sendable, Equatable {
     public let vocabularySize: Int
     /// Longest sequence the model accepts (its position limit).
     public let maxPositions: Int
+
+    public init(layers: Int, ffWidth: Int, heads: Int, headWidth: Int, vocabularySize: Int, maxPositions: Int) {
+        self.layers = layers; self.ffWidth = ffWidth; self.heads = heads; self.headWidth = headWidth
+        self.vocabularySize = vocabularySize; self.maxPositions = maxPositions
+    }
 }
 
 /// A probe receives the two kinds of neuron activation (SPEC §1) during a forward pass.
