@@ -30,6 +30,8 @@ public final class TensorStore: @unchecked Sendable {
             for (name, shard) in map where location[name] == nil {
                 throw ScalpelError.invalidFile(path: index, reason: "maps tensor '\(name)' to '\(shard)', which does not contain it")
             }
+        } else if fm.fileExists(atPath: (folder as NSString).appendingPathComponent("pytorch_model.bin")) {
+            throw ScalpelError.invalidFile(path: folder, reason: "has only pytorch_model.bin (a pickle); Scalpel reads safetensors: convert with transformers' save_pretrained(..., safe_serialization=True)")
         } else {
             throw ScalpelError.invalidFile(path: folder, reason: "no model.safetensors or model.safetensors.index.json in the checkpoint folder")
         }

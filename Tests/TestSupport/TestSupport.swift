@@ -27,10 +27,13 @@ public enum TestSupport {
     }
 
     /// Runs `executable` with `arguments` and waits (stdout and stderr captured).
-    public static func run(_ executable: String, _ arguments: [String], timeout: TimeInterval = 120) throws -> Output {
+    public static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> Output {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: executable)
         p.arguments = arguments
+        if !environment.isEmpty {
+            p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err
