@@ -181,3 +181,60 @@ void sc_accumulate_stats(const float *x, size_t ld, size_t row0, size_t row1, si
         }
     }
 }
+
+void sc_rms_norm(const float *x, float *y, const float *weight, size_t rows, size_t dim, float eps) {
+    for (size_t r = 0; r < rows; r++) {
+        const float *xr = x + r * dim;
+        float *yr = y + r * dim;
+        double ss = 0;
+        for (size_t i = 0; i < dim; i++) ss += (double)xr[i] * xr[i];
+        float inv = (float)(1.0 / sqrt(ss / (double)dim + (double)eps));
+        for (size_t i = 0; i < dim; i++) yr[i] = weight[i] * (xr[i] * inv);
+    }
+}
+
+void sc_rotary(float *x, size_t ld, size_t rows, const int32_t *pos, size_t heads, size_t head_stride,
+               size_t half, const float *cos_table, const float *sin_table) {
+    for (size_t r = 0; r < rows; r++) {
+        const float *c = cos_table + (size_t)pos[r] * half;
+        const float *s = sin_table + (size_t)pos[r] * half;
+        for (size_t h = 0; h < heads; h++) {
+            float *v = x + r * ld + h * head_stride;
+            for (size_t i = 0; i < half; i++) {
+                float a = v[i], b = v[i + half];
+                v[i] = a * c[i] - b * s[i];
+                v[i + half] = b * c[i] + a * s[i];
+            }
+        }
+    }
+}
+
+void sc_gated(const float *gate_up, float *out, size_t rows, size_t ff, int kind) {
+    for (size_t r = 0; r < rows; r++) {
+        const float *g = gate_up + r * 2 * ff;
+        const float *u = g + ff;
+        float *o = out + r * ff;
+        if (kind == 0) {
+            for (size_t i = 0; i < ff; i++) o[i] = g[i] / (1.0f + fast_expf(-g[i])) * u[i];
+        } else if (kind == 1) {
+            for (size_t i = 0; i < ff; i++) o[i] = 0.5f * g[i] * (1.0f + erff(g[i] * 0.70710678118654752f)) * u[i];
+        } else if (kind == 3) {
+            for (size_t i = 0; i < ff; i++) o[i] = (g[i] > 0.0f ? g[i] : 0.0f) * u[i];
+        } else {
+            const float k = 0.79788456080286536f;
+            for (size_t i = 0; i < ff; i++) {
+                float v = g[i];
+                o[i] = 0.5f * v * (1.0f + tanhf(k * (v + 0.044715f * v * v * v))) * u[i];
+            }
+        }
+    }
+}
+
+void sc_softmax_rows(float *scores, size_t T, size_t ldS) {
+    for (size_t i = 0; i < T; i++) {
+        float *row = scores + i * ldS;
+        float m = max_f(row, T);
+        float inv = (float)(1.0 / exp_sum(row, row, T, m));
+        for (size_t j = 0; j < T; j++) row[j] *= inv;
+    }
+}

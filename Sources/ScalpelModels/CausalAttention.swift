@@ -9,18 +9,28 @@ public enum CausalAttention {
         public var rowStride: Int
         public var qOffset: Int, kOffset: Int, vOffset: Int
         public var heads: Int, kvHeads: Int, headWidth: Int
-        public init(rowStride: Int, qOffset: Int, kOffset: Int, vOffset: Int, heads: Int, kvHeads: Int, headWidth: Int) {
+        /// Distance between successive heads' q (and k, v) inside a row: headWidth when q, k, v
+        /// are separate blocks, 3·headWidth when each head holds its q, k, v together (GPT-NeoX).
+        public var headStride: Int
+        public init(rowStride: Int, qOffset: Int, kOffset: Int, vOffset: Int, heads: Int, kvHeads: Int, headWidth: Int, headStride: Int? = nil) {
             self.rowStride = rowStride; self.qOffset = qOffset; self.kOffset = kOffset; self.vOffset = vOffset
             self.heads = heads; self.kvHeads = kvHeads; self.headWidth = headWidth
+            self.headStride = headStride ?? headWidth
+        }
+
+        /// q, then k, then v, each heads × headWidth (kv: kvHeads × headWidth) wide.
+        public static func blocks(heads: Int, kvHeads: Int, headWidth: Int) -> Layout {
+            Layout(rowStride: (heads + 2 * kvHeads) * headWidth, qOffset: 0, kOffset: heads * headWidth,
+                   vOffset: (heads + kvHeads) * headWidth, heads: heads, kvHeads: kvHeads, headWidth: headWidth)
         }
     }
 
     /// qkv: [N, rowStride] (N = Σ lengths) → out: [N, heads · headWidth].
-    /// For each sequence s and head h: out_sh = softmax(scale · Q_sh K_shᵀ + causal mask) · V_sh,
+    /// For each sequence s and head h: out_sh = softmax(scale · Q_sh K_shᵀ (+ causal mask)) · V_sh,
     /// where query head h reads key/value head h / (heads / kvHeads) (grouped-query attention).
     public static func forward(
         qkv: UnsafePointer<Float>, layout: Layout, lengths: [Int], scale: Float,
-        out: UnsafeMutablePointer<Float>, scratch: [Scratch]
+        out: UnsafeMutablePointer<Float>, scratch: [Scratch], causal: Bool = true
     ) {
         var starts: [Int] = []
         var row = 0
@@ -35,22 +45,17 @@ public enum CausalAttention {
             let T = lengths[s]
             if T == 0 { return }
             let base = qkv + starts[s] * ld
-            let q = base + layout.qOffset + h * dh
-            let k = base + layout.kOffset + (h / group) * dh
-            let v = base + layout.vOffset + (h / group) * dh
+            let q = base + layout.qOffset + h * layout.headStride
+            let k = base + layout.kOffset + (h / group) * layout.headStride
+            let v = base + layout.vOffset + (h / group) * layout.headStride
             let scores = scratch[worker].reserve(T * T)
             // scores: [T, T] = scale · q: [T, dh] · k: [T, dh]ᵀ
             BLAS.gemm(m: T, n: T, k: dh, a: q, lda: ld, b: k, ldb: ld, transposeB: true,
                       c: scores, ldc: T, alpha: scale)
-            sc_causal_softmax(scores, T, T)
+            if causal { sc_causal_softmax(scores, T, T) } else { sc_softmax_rows(scores, T, T) }
             // out_sh: [T, dh] = scores: [T, T] · v: [T, dh]
             BLAS.gemm(m: T, n: dh, k: T, a: scores, lda: T, b: v, ldb: ld, transposeB: false,
                       c: o.pointer + starts[s] * outStride + h * dh, ldc: outStride)
         }
-    }
-
-    /// One scratch buffer per worker thread.
-    public static func makeScratch() -> [Scratch] {
-        (0..<max(Parallel.threads, 1)).map { _ in Scratch() }
     }
 }

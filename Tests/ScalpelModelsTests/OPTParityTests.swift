@@ -106,7 +106,7 @@ struct CheckpointErrorTests {
         let text = try String(contentsOfFile: cfg, encoding: .utf8).replacingOccurrences(of: "\"num_hidden_layers\": 2", with: "\"num_hidden_layers\": 3")
         try text.write(toFile: cfg, atomically: true, encoding: .utf8)
         let m = message { _ = try ModelRegistry.load(dir) }
-        #expect(m.contains("missing tensor 'model.decoder.layers.2.self_attn.q_proj.weight'"), "\(m)")
+        #expect(m.contains("missing tensor 'model.decoder.layers.2.self_attn_layer_norm.weight'"), "\(m)")
     }
 
     @Test func truncatedWeights() throws {

@@ -11,6 +11,23 @@
 void sc_layer_norm(const float *x, float *y, const float *gamma, const float *beta,
                    size_t rows, size_t dim, float eps);
 
+/* x: [rows, dim] -> y: [rows, dim]; y = x / sqrt(mean(x²) + eps) * weight (RMSNorm). x and y may alias. */
+void sc_rms_norm(const float *x, float *y, const float *weight, size_t rows, size_t dim, float eps);
+
+/* Rotary position embedding, GPT-NeoX layout (rotate_half), in place.
+ * x: rows of stride ld; head h of row r starts at x + r·ld + h·head_stride; its first 2·half
+ * values rotate: (a, b) = (v[i], v[i+half]) → (a·cos − b·sin, b·cos + a·sin), with
+ * cos/sin: [positions, half] read at row pos[r]. */
+void sc_rotary(float *x, size_t ld, size_t rows, const int32_t *pos, size_t heads, size_t head_stride,
+               size_t half, const float *cos_table, const float *sin_table);
+
+/* gate_up: [rows, 2·ff] holding gate then up per row -> out: [rows, ff] = act(gate) · up,
+ * act = SiLU (kind 0), exact GELU (1), tanh GELU (2) or ReLU (3). */
+void sc_gated(const float *gate_up, float *out, size_t rows, size_t ff, int kind);
+
+/* scores: [T, ldS] rows; each row i is replaced by the softmax over all its T entries (no mask). */
+void sc_softmax_rows(float *scores, size_t T, size_t ldS);
+
 /* y: [rows, dim] += bias: [dim] (broadcast over rows). */
 void sc_add_bias(float *y, const float *bias, size_t rows, size_t dim);
 

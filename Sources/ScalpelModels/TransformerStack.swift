@@ -1,0 +1,146 @@
+import CKernels
+import Foundation
+import ScalpelCore
+
+/// The weights of one transformer layer, in the shapes every architecture maps its checkpoint to.
+public struct TransformerLayer {
+    public var attentionNorm: Norm
+    public var mlpNorm: Norm
+    /// q, k and v projections fused: [qWidth + 2·kvWidth, dModel] (layout in `TransformerStack.attention`).
+    public var qkv: Linear
+    /// The attention output projection: [dModel, heads · headWidth]; its columns are the attention neurons.
+    public var out: Linear
+    /// [dFF, dModel], or gate and up stacked [2·dFF, dModel] when `gated`.
+    public var up: Linear
+    /// [dModel, dFF]; its columns are the FF neurons.
+    public var down: Linear
+
+    public init(attentionNorm: Norm, mlpNorm: Norm, qkv: Linear, out: Linear, up: Linear, down: Linear) {
+        self.attentionNorm = attentionNorm; self.mlpNorm = mlpNorm
+        self.qkv = qkv; self.out = out; self.up = up; self.down = down
+    }
+}
+
+/// The layer stack shared by every architecture: norms before or after each block, sequential or
+/// parallel residual, plain or gated MLP, rotary or no position embedding inside attention,
+/// causal or bidirectional attention. Each architecture builds its embeddings and head around it.
+public final class TransformerStack {
+    public enum NormPlacement { case pre, post }
+    public enum Residual { case sequential, parallel }
+
+    public let layers: [TransformerLayer]
+    public let dModel: Int
+    public let ffWidth: Int
+    public let attention: CausalAttention.Layout
+    public let placement: NormPlacement
+    public let residual: Residual
+    public let activation: Activation
+    public let gated: Bool
+    public let rotary: Rotary?
+    public let causal: Bool
+    /// Scale of QKᵀ per layer (usually 1/√headWidth).
+    public let scales: [Float]
+    private var scratch: [Scratch] = []
+    private var rotaryTables: (positions: Int, cos: [Float], sin: [Float]) = (0, [], [])
+
+    public init(layers: [TransformerLayer], dModel: Int, ffWidth: Int, attention: CausalAttention.Layout,
+                placement: NormPlacement, residual: Residual = .sequential, activation: Activation,
+                gated: Bool = false, rotary: Rotary? = nil, causal: Bool = true, scales: [Float]? = nil) {
+        self.layers = layers; self.dModel = dModel; self.ffWidth = ffWidth; self.attention = attention
+        self.placement = placement; self.residual = residual; self.activation = activation
+        self.gated = gated; self.rotary = rotary; self.causal = causal
+        self.scales = scales ?? [Float](repeating: Float(1.0 / Double(attention.headWidth).squareRoot()), count: layers.count)
+    }
+
+    /// x: [Σ T, dModel] in place, for packed sequences of `lengths`; the probe sees each layer's
+    /// FF neurons ([Σ T, dFF]) and attention pre-out neurons ([Σ T, heads · headWidth]).
+    public func forward(_ x: Tensor, lengths: [Int], probe: ActivationProbe?) {
+        let n = x.shape[0], d = dModel, f = ffWidth
+        let a = attention
+        let attnWidth = a.heads * a.headWidth
+        let h = Tensor(zeros: [n, d]), o = Tensor(zeros: [n, d])
+        let qkv = Tensor(zeros: [n, a.rowStride])
+        let attn = Tensor(zeros: [n, attnWidth])
+        let upOut = gated ? Tensor(zeros: [n, 2 * f]) : nil
+        let ff = Tensor(zeros: [n, f])
+        if scratch.count < Parallel.threads { scratch = (0..<Parallel.threads).map { _ in Scratch() } }
+        var positions: [Int32] = []
+        if let rotary {
+            positions.reserveCapacity(n)
+            for t in lengths { positions += (0..<t).map { Int32($0) } }
+            let longest = lengths.max() ?? 0
+            if rotaryTables.positions < longest {
+                let t = rotary.tables(positions: longest)
+                rotaryTables = (longest, t.cos, t.sin)
+            }
+        }
+        let pre = placement == .pre
+        for (i, layer) in layers.enumerated() {
+            // attention block
+            Profile.measure("norm") {
+                if pre { layer.attentionNorm.apply(x.pointer, h.pointer, rows: n, dim: d) } else { h.pointer.update(from: x.pointer, count: n * d) }
+            }
+            Profile.measure("qkv") { layer.qkv(h.pointer, rows: n, into: qkv.pointer) }
+            if let rotary {
+                Profile.measure("rotary") {
+                    let half = rotary.dimensions / 2
+                    rotaryTables.cos.withUnsafeBufferPointer { c in
+                        rotaryTables.sin.withUnsafeBufferPointer { s in
+                            sc_rotary(qkv.pointer + a.qOffset, a.rowStride, n, positions, a.heads, a.headStride, half, c.baseAddress, s.baseAddress)
+                            sc_rotary(qkv.pointer + a.kOffset, a.rowStride, n, positions, a.kvHeads, a.headStride, half, c.baseAddress, s.baseAddress)
+                        }
+                    }
+                }
+            }
+            Profile.measure("attention") {
+                CausalAttention.forward(qkv: qkv.pointer, layout: a, lengths: lengths, scale: scales[i],
+                                        out: attn.pointer, scratch: scratch, causal: causal)
+            }
+            Profile.measure("probe") { probe?.observeAttention(layer: i, values: attn.pointer, rows: n) }
+            Profile.measure("out_proj") { layer.out(attn.pointer, rows: n, into: o.pointer) }
+            if residual == .parallel {
+                // x + attn(ln1(x)) + mlp(ln2(x))
+                Profile.measure("norm") { layer.mlpNorm.apply(x.pointer, h.pointer, rows: n, dim: d) }
+                mlp(layer, layer: i, input: h, rows: n, upOut: upOut, ff: ff, into: h, probe: probe)
+                sc_add(x.pointer, o.pointer, n * d)
+                sc_add(x.pointer, h.pointer, n * d)
+                continue
+            }
+            sc_add(x.pointer, o.pointer, n * d)
+            Profile.measure("norm") {
+                if !pre { layer.attentionNorm.apply(x.pointer, x.pointer, rows: n, dim: d) }
+                if pre { layer.mlpNorm.apply(x.pointer, h.pointer, rows: n, dim: d) } else { h.pointer.update(from: x.pointer, count: n * d) }
+            }
+            mlp(layer, layer: i, input: h, rows: n, upOut: upOut, ff: ff, into: o, probe: probe)
+            sc_add(x.pointer, o.pointer, n * d)
+            if !pre { Profile.measure("norm") { layer.mlpNorm.apply(x.pointer, x.pointer, rows: n, dim: d) } }
+        }
+    }
+
+    // input: [n, d] → output: [n, d] through up, activation (gated or not), probe, down
+    private func mlp(_ layer: TransformerLayer, layer i: Int, input: Tensor, rows n: Int, upOut: Tensor?, ff: Tensor,
+                     into output: Tensor, probe: ActivationProbe?) {
+        let f = ffWidth
+        if gated, let upOut {
+            Profile.measure("up") { layer.up(input.pointer, rows: n, into: upOut.pointer) }
+            Profile.measure("activation") { sc_gated(upOut.pointer, ff.pointer, n, f, activation.gatedKind) }
+        } else {
+            Profile.measure("up") { layer.up(input.pointer, rows: n, into: ff.pointer) }
+            Profile.measure("activation") { activation.apply(ff.pointer, count: n * f) }
+        }
+        Profile.measure("probe") { probe?.observeFF(layer: i, values: ff.pointer, rows: n) }
+        Profile.measure("down") { layer.down(ff.pointer, rows: n, into: output.pointer) }
+    }
+}
+
+extension Activation {
+    /// The `sc_gated` code of this activation.
+    var gatedKind: Int32 {
+        switch self {
+        case .silu, .swish: return 0
+        case .gelu: return 1
+        case .geluNew, .geluTanh: return 2
+        case .relu: return 3
+        }
+    }
+}
