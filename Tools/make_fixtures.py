@@ -13,7 +13,13 @@ from pathlib import Path
 
 import torch
 from tokenizers import Tokenizer, models, pre_tokenizers, decoders, processors, trainers
-from transformers import OPTConfig, OPTForCausalLM
+from transformers import (OPTConfig, OPTForCausalLM, GPTNeoXConfig, GPTNeoXForCausalLM, GPT2Config, GPT2LMHeadModel,
+                          LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM)
+
+ARCHITECTURES = {
+    "opt": (OPTConfig, OPTForCausalLM), "gpt_neox": (GPTNeoXConfig, GPTNeoXForCausalLM), "gpt2": (GPT2Config, GPT2LMHeadModel),
+    "llama": (LlamaConfig, LlamaForCausalLM), "mistral": (MistralConfig, MistralForCausalLM), "qwen2": (Qwen2Config, Qwen2ForCausalLM),
+}
 
 ROOT = Path(__file__).resolve().parent.parent
 FIX = ROOT / "Tests" / "Fixtures"
@@ -105,29 +111,60 @@ def randomize(model, seed):
     with torch.no_grad():
         for name, p in model.named_parameters():
             r = torch.randn(p.shape, generator=g)
-            if "layer_norm" in name:
+            if any(k in name for k in ("layer_norm", "layernorm", "ln_", ".norm.")):
                 p.copy_(1 + 0.2 * r if name.endswith("weight") else 0.2 * r)
-            elif "embed" in name:
+            elif any(k in name for k in ("embed", "wte", "wpe")):
                 p.copy_(r)
             elif p.dim() == 2:
-                p.copy_(r / math.sqrt(p.shape[1]))
+                # GPT-2's Conv1D stores [in, out]
+                fan_in = p.shape[0] if name.startswith("transformer.h.") else p.shape[1]
+                p.copy_(r / math.sqrt(fan_in))
             else:
                 p.copy_(0.2 * r)
 
 
 MODEL_CONFIGS = {
     # pre-norm, relu, tied head, F32, single file
-    "opt-prenorm": dict(hidden_size=64, num_hidden_layers=2, ffn_dim=160, num_attention_heads=4,
+    "opt-prenorm": dict(arch="opt", hidden_size=64, num_hidden_layers=2, ffn_dim=160, num_attention_heads=4,
                         max_position_embeddings=128, activation_function="relu", dtype="float32"),
     # OPT-350m shape: post-norm, project_in/out (word_embed_proj_dim 32 != 64), gelu, BF16 weights
-    "opt-postnorm-proj": dict(hidden_size=64, num_hidden_layers=3, ffn_dim=128, num_attention_heads=2,
+    "opt-postnorm-proj": dict(arch="opt", hidden_size=64, num_hidden_layers=3, ffn_dim=128, num_attention_heads=2,
                               max_position_embeddings=64, do_layer_norm_before=False, word_embed_proj_dim=32,
                               activation_function="gelu", dtype="bfloat16"),
     # word_embed_proj_dim 48 != 64 with pre-norm, no biases, no LN affine, untied head, F16, sharded
-    "opt-nobias-untied": dict(hidden_size=64, num_hidden_layers=2, ffn_dim=96, num_attention_heads=8,
+    "opt-nobias-untied": dict(arch="opt", hidden_size=64, num_hidden_layers=2, ffn_dim=96, num_attention_heads=8,
                               max_position_embeddings=64, word_embed_proj_dim=48, enable_bias=False,
                               layer_norm_elementwise_affine=False, tie_word_embeddings=False,
                               activation_function="gelu_new", dtype="float16", shard=True),
+    # Pythia shape: parallel residual, partial rotary 0.25
+    "neox-parallel": dict(arch="gpt_neox", hidden_size=64, num_hidden_layers=2, intermediate_size=128, num_attention_heads=4,
+                          max_position_embeddings=128, use_parallel_residual=True, hidden_act="gelu", dtype="float32",
+                          rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.25}),
+    # sequential residual, half rotary, another base, no attention bias, F16
+    "neox-sequential": dict(arch="gpt_neox", hidden_size=64, num_hidden_layers=2, intermediate_size=96, num_attention_heads=2,
+                            max_position_embeddings=64, use_parallel_residual=False, hidden_act="gelu_new", attention_bias=False,
+                            dtype="float16", rope_parameters={"rope_type": "default", "rope_theta": 5000.0, "partial_rotary_factor": 0.5}),
+    "gpt2": dict(arch="gpt2", n_embd=64, n_layer=2, n_head=4, n_positions=128, activation_function="gelu_new", dtype="float32",
+                 bos_token_id=2, eos_token_id=2),
+    "gpt2-layer-scaled": dict(arch="gpt2", n_embd=48, n_layer=3, n_head=2, n_inner=80, n_positions=64, activation_function="relu",
+                              scale_attn_by_inverse_layer_idx=True, dtype="bfloat16", bos_token_id=2, eos_token_id=2),
+    # GQA 4 query heads / 2 kv heads, llama3 rope scaling, untied head
+    "llama-gqa": dict(arch="llama", hidden_size=64, num_hidden_layers=2, intermediate_size=96, num_attention_heads=4,
+                      num_key_value_heads=2, max_position_embeddings=128, rms_norm_eps=1e-5, dtype="float32",
+                      rope_parameters={"rope_type": "llama3", "rope_theta": 10000.0, "factor": 8.0, "low_freq_factor": 1.0,
+                                       "high_freq_factor": 4.0, "original_max_position_embeddings": 32}),
+    # linear rope scaling, biases everywhere, tied embeddings
+    "llama-linear-bias": dict(arch="llama", hidden_size=64, num_hidden_layers=2, intermediate_size=80, num_attention_heads=2,
+                              max_position_embeddings=64, attention_bias=True, mlp_bias=True, tie_word_embeddings=True,
+                              dtype="bfloat16", rope_parameters={"rope_type": "linear", "rope_theta": 500.0, "factor": 2.0}),
+    # Qwen2: q/k/v biases, one kv head, tied
+    "qwen2": dict(arch="qwen2", hidden_size=64, num_hidden_layers=2, intermediate_size=96, num_attention_heads=4,
+                  num_key_value_heads=1, max_position_embeddings=128, tie_word_embeddings=True, dtype="float32",
+                  rope_parameters={"rope_type": "default", "rope_theta": 1000000.0}),
+    # Mistral with an explicit head_dim (24 != 64 / 4) and no sliding window
+    "mistral-headdim": dict(arch="mistral", hidden_size=64, num_hidden_layers=2, intermediate_size=96, num_attention_heads=4,
+                            num_key_value_heads=2, head_dim=24, max_position_embeddings=128, sliding_window=None, dtype="float32",
+                            rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
 }
 
 
@@ -135,13 +172,17 @@ def build_model(name, spec, vocab, seed):
     spec = dict(spec)
     dtype = spec.pop("dtype")
     shard = spec.pop("shard", False)
-    cfg = OPTConfig(vocab_size=vocab, pad_token_id=1, bos_token_id=2, eos_token_id=2, dropout=0.0, **spec)
+    config_class, model_class = ARCHITECTURES[spec.pop("arch")]
+    if config_class is OPTConfig:
+        spec.update(pad_token_id=1, bos_token_id=2, eos_token_id=2, dropout=0.0)
+    cfg = config_class(vocab_size=vocab, **spec)
     torch.manual_seed(seed)
-    model = OPTForCausalLM(cfg).eval()
+    model = model_class(cfg).eval()
     randomize(model, seed)
     if not cfg.tie_word_embeddings:
         with torch.no_grad():
-            model.lm_head.weight.copy_(torch.randn(model.lm_head.weight.shape, generator=torch.Generator().manual_seed(seed + 1)))
+            head = model.get_output_embeddings()
+            head.weight.copy_(torch.randn(head.weight.shape, generator=torch.Generator().manual_seed(seed + 1)))
     # round to the stored precision, then compute references in float32 from exactly those weights
     t = getattr(torch, dtype)
     model = model.to(t)
@@ -149,18 +190,26 @@ def build_model(name, spec, vocab, seed):
     if out.exists():
         shutil.rmtree(out)
     model.save_pretrained(out, max_shard_size="200KB" if shard else "1GB")
-    model = model.to(torch.float32).eval()
+    # the reference is the checkpoint as a user loads it: fresh from disk in float32
+    # (so buffers such as rotary frequencies are computed in float32, not rounded to the stored dtype)
+    model = model_class.from_pretrained(out, dtype=torch.float32).eval()
     return model, out
 
 
-def model_fixtures(tok):
+def max_positions(cfg):
+    return getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions")
+
+
+def model_fixtures(tok, only=None):
     texts = [MIXED[1], MIXED[0], MIXED[5], MIXED[12]]
     for i, (name, spec) in enumerate(MODEL_CONFIGS.items()):
+        if only and name not in only:
+            continue
         model, out = build_model(name, spec, tok.get_vocab_size(), seed=100 + i)
         tok.save(str(out / "tokenizer.json"))
         records = {}
         for j, text in enumerate(texts):
-            ids = tok.encode(text).ids[: model.config.max_position_embeddings]
+            ids = tok.encode(text).ids[: max_positions(model.config)]
             with torch.inference_mode():
                 logits = model(torch.tensor([ids])).logits[0]
             records[f"ids_{j}"] = torch.tensor(ids, dtype=torch.int32)
@@ -285,6 +334,9 @@ def eval_fixtures(tok):
 if __name__ == "__main__":
     torch.set_num_threads(2)
     tok = make_tokenizer()
+    if len(sys.argv) > 1:  # just these model fixtures
+        model_fixtures(tok, only=sys.argv[1:])
+        sys.exit(0)
     tokenizer_fixtures(tok)
     safetensors_fixtures()
     model_fixtures(tok)

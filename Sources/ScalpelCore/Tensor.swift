@@ -71,3 +71,14 @@ public final class Scratch: @unchecked Sendable {
 
     deinit { pointer.deallocate() }
 }
+
+extension Tensor {
+    /// A new [cols, rows] tensor holding the transpose of this [rows, cols] one.
+    public func transposed() -> Tensor {
+        precondition(shape.count == 2, "transposed() needs a 2-D tensor, got \(shape)")
+        let rows = shape[0], cols = shape[1]
+        let t = Tensor(zeros: [cols, rows])
+        for r in 0..<rows { for c in 0..<cols { t.pointer[c * rows + r] = pointer[r * cols + c] } }
+        return t
+    }
+}

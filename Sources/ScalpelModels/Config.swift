@@ -20,3 +20,52 @@ public enum ConfigFile {
         }
     }
 }
+
+/// Typed reads from a `config.json` object with Hugging Face's defaults; a field of the wrong
+/// type is an error naming the file and field.
+public struct ConfigReader {
+    public let json: [String: Any]
+    public let path: String
+
+    public init(json: [String: Any], path: String) { self.json = json; self.path = path }
+
+    /// JSON true/false (JSONSerialization gives NSNumbers of type "c" for them).
+    private func isBoolean(_ n: NSNumber) -> Bool { String(cString: n.objCType) == "c" }
+
+    private func wrong(_ key: String, _ type: String) -> ScalpelError {
+        .invalidFile(path: path, reason: "field '\(key)' is not of type \(type)")
+    }
+
+    public func int(_ key: String, _ fallback: Int? = nil) throws -> Int {
+        guard let v = json[key], !(v is NSNull) else {
+            guard let fallback else { throw ScalpelError.invalidFile(path: path, reason: "missing field '\(key)'") }
+            return fallback
+        }
+        guard let n = v as? NSNumber, !isBoolean(n), n.doubleValue == n.doubleValue.rounded() else { throw wrong(key, "Int") }
+        return n.intValue
+    }
+
+    public func optionalInt(_ key: String) throws -> Int? {
+        guard let v = json[key], !(v is NSNull) else { return nil }
+        return try int(key)
+    }
+
+    public func double(_ key: String, _ fallback: Double) throws -> Double {
+        guard let v = json[key], !(v is NSNull) else { return fallback }
+        guard let n = v as? NSNumber, !isBoolean(n) else { throw wrong(key, "Double") }
+        return n.doubleValue
+    }
+
+    public func bool(_ key: String, _ fallback: Bool) throws -> Bool {
+        guard let v = json[key], !(v is NSNull) else { return fallback }
+        guard let n = v as? NSNumber, isBoolean(n) else { throw wrong(key, "Bool") }
+        let b = n.boolValue
+        return b
+    }
+
+    public func string(_ key: String, _ fallback: String) throws -> String {
+        guard let v = json[key], !(v is NSNull) else { return fallback }
+        guard let s = v as? String else { throw wrong(key, "String") }
+        return s
+    }
+}

@@ -19,6 +19,11 @@ public enum ModelRegistry {
         "opt": { data, json, store, path in
             try OPT(config: ConfigFile.decode(OPT.Configuration.self, from: data, path: path), json: json, store: store, configPath: path)
         },
+        "gpt_neox": { _, json, store, path in try GPTNeoX(json: json, store: store, configPath: path) },
+        "gpt2": { _, json, store, path in try GPT2(json: json, store: store, configPath: path) },
+        "llama": { _, json, store, path in try Llama(json: json, store: store, configPath: path, modelType: "llama") },
+        "mistral": { _, json, store, path in try Llama(json: json, store: store, configPath: path, modelType: "mistral") },
+        "qwen2": { _, json, store, path in try Llama(json: json, store: store, configPath: path, modelType: "qwen2") },
     ]
 
     /// The `model_type` values Scalpel can load, sorted.

@@ -13,14 +13,14 @@ struct PruningRunTests {
     static let forget = TestSupport.fixture("data/code/docs.jsonl")
     static let retain = TestSupport.fixture("data/prose")
 
-    func arguments(out: String, extra: [String] = []) -> [String] {
-        ["prune", "--model", Self.model, "--forget", Self.forget, "--retain", Self.retain,
+    func arguments(out: String, extra: [String] = [], model: String = Self.model) -> [String] {
+        ["prune", "--model", model, "--forget", Self.forget, "--retain", Self.retain,
          "--collect-tokens", "100", "--eval-tokens", "80", "--context", "32", "--steps", "4",
          "--ff-frac", "0.05", "--attn-frac", "0.02", "--out", out] + extra
     }
 
-    func prune(_ out: String, extra: [String] = [], environment: [String: String] = [:]) throws -> TestSupport.Output {
-        try TestSupport.run(exe, arguments(out: out, extra: extra), environment: environment)
+    func prune(_ out: String, extra: [String] = [], environment: [String: String] = [:], model: String = Self.model) throws -> TestSupport.Output {
+        try TestSupport.run(exe, arguments(out: out, extra: extra, model: model), environment: environment)
     }
 
     func data(_ path: String) throws -> Data { try Data(contentsOf: URL(fileURLWithPath: path)) }
@@ -117,10 +117,14 @@ struct PruningRunTests {
     }
 
     @Test("the exported model loads in transformers with logits equal to Scalpel's",
-          .enabled(if: TestSupport.python(with: ["torch", "transformers", "safetensors"]) != nil, "needs python3 with torch, transformers, safetensors"))
-    func exportLoadsInTransformers() throws {
+          .enabled(if: TestSupport.python(with: ["torch", "transformers", "safetensors"]) != nil, "needs python3 with torch, transformers, safetensors"),
+          arguments: ["opt-prenorm", "neox-parallel", "gpt2", "llama-gqa"])
+    func exportLoadsInTransformers(fixture: String) throws {
         let out = TestSupport.temporaryFolder() + "/run"
-        #expect(try prune(out, extra: ["--offset", "mean"]).status == 0)
+        let model = TestSupport.fixture("models/" + fixture)
+        let offset = fixture == "llama-gqa" ? "zero" : "mean"  // Llama has no output-projection biases
+        let run = try prune(out, extra: ["--offset", offset], model: model)
+        #expect(run.status == 0, "\(run.stderr)")
         let ids = [2, 11, 300, 45, 871, 9, 9, 500, 1000, 3]
         let pruned = try ModelRegistry.load(out + "/model")
         let ours = pruned.model.logits([ids])
@@ -134,7 +138,7 @@ struct PruningRunTests {
         for i in 0..<ours.count { worst = max(worst, abs(ours[i] - theirs[i])) }
         #expect(worst < 1e-4, "max |Δlogit| \(worst)")
         // and pruning changed the model: the original's logits differ
-        let original = try ModelRegistry.load(Self.model).model.logits([ids])
+        let original = try ModelRegistry.load(model).model.logits([ids])
         #expect((0..<ours.count).contains { abs(ours[$0] - original[$0]) > 1e-3 })
     }
 
@@ -146,6 +150,11 @@ struct PruningRunTests {
         #expect(r.status != 0)
         #expect(r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
         #expect(r.stderr.contains(fragment), "\(r.stderr)")
+    }
+
+    @Test func offsetMeanWithoutBias() throws {
+        let r = try prune(TestSupport.temporaryFolder() + "/run", extra: ["--offset", "mean"], model: TestSupport.fixture("models/llama-gqa"))
+        #expect(r.status != 0 && r.stderr.contains("--offset mean needs output-projection biases"), "\(r.stderr)")
     }
 
     @Test func fractionOutOfRange() throws { try expectError(["--ff-frac", "1.5"], containing: "--ff-frac must be in [0, 1] (got 1.5)") }

@@ -4,11 +4,14 @@ import TestSupport
 import ScalpelCore
 @testable import ScalpelModels
 
-@Suite("OPT logits parity with HF transformers")
-struct OPTParityTests {
+@Suite("Logits parity with HF transformers")
+struct ModelParityTests {
     /// Compares Scalpel's logits with the reference made by Tools/make_fixtures.py, both for each
     /// sequence alone and for all sequences packed in one batch.
-    @Test(arguments: ["opt-prenorm", "opt-postnorm-proj", "opt-nobias-untied"])
+    static let fixtures = ["opt-prenorm", "opt-postnorm-proj", "opt-nobias-untied", "neox-parallel", "neox-sequential",
+                           "gpt2", "gpt2-layer-scaled", "llama-gqa", "llama-linear-bias", "qwen2", "mistral-headdim"]
+
+    @Test(arguments: fixtures)
     func logitsMatch(name: String) throws {
         let loaded = try ModelRegistry.load(TestSupport.fixture("models/\(name)"))
         let reference = try SafetensorsFile(path: TestSupport.fixture("models/\(name).reference.safetensors"))
@@ -139,5 +142,88 @@ struct CheckpointErrorTests {
         try text.write(toFile: cfg, atomically: true, encoding: .utf8)
         let m = message { _ = try ModelRegistry.load(dir) }
         #expect(m.contains("field 'hidden_size' is not of type Int"), "\(m)")
+    }
+}
+
+@Suite("Architectures")
+struct ArchitectureTests {
+    func copy(_ name: String) throws -> String {
+        let dir = TestSupport.temporaryFolder() + "/" + name
+        try FileManager.default.copyItem(atPath: TestSupport.fixture("models/\(name)"), toPath: dir)
+        return dir
+    }
+
+    func editConfig(_ dir: String, _ edit: (inout [String: Any]) -> Void) throws {
+        let path = dir + "/config.json"
+        var json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as! [String: Any]
+        edit(&json)
+        try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: path))
+    }
+
+    func message(_ body: () throws -> Void) -> String {
+        do { try body(); return "" } catch { return "\(error)" }
+    }
+
+    @Test("export writes every checkpoint tensor back under its own name and values",
+          arguments: ModelParityTests.fixtures)
+    func stateDictRoundTrip(name: String) throws {
+        let folder = TestSupport.fixture("models/\(name)")
+        let loaded = try ModelRegistry.load(folder)
+        let store = try TensorStore(folder: folder)
+        let exported = Dictionary(uniqueKeysWithValues: loaded.model.stateDict().map { ($0.name, $0.tensor) })
+        #expect(Set(exported.keys) == Set(store.names), "\(name)")
+        for (key, t) in exported {
+            let original = try store.tensor(key)
+            #expect(original.shape == t.shape, "\(key)")
+            #expect(original.values == t.values, "\(key)")
+        }
+    }
+
+    @Test("the earlier config form (rope_theta, rope_scaling, rotary_pct) gives the same model")
+    func legacyRopeConfig() throws {
+        let ids = [2, 40, 7, 300, 12, 999, 5]
+        for name in ["llama-gqa", "llama-linear-bias", "neox-sequential"] {
+            let dir = try copy(name)
+            try editConfig(dir) { json in
+                var params = json.removeValue(forKey: "rope_parameters") as! [String: Any]
+                json["rope_theta"] = params.removeValue(forKey: "rope_theta")
+                if let fraction = params.removeValue(forKey: "partial_rotary_factor") {
+                    json["rotary_pct"] = fraction
+                    json["rotary_emb_base"] = json.removeValue(forKey: "rope_theta")
+                }
+                let type = params.removeValue(forKey: "rope_type") as! String
+                if type != "default" { params["type"] = type; json["rope_scaling"] = params }
+            }
+            let a = try ModelRegistry.load(TestSupport.fixture("models/\(name)")).model.logits([ids])
+            let b = try ModelRegistry.load(dir).model.logits([ids])
+            #expect(a.values == b.values, "\(name)")
+        }
+    }
+
+    @Test("unsupported config values are named")
+    func unsupportedFields() throws {
+        let yarn = try copy("llama-gqa")
+        try editConfig(yarn) { json in json["rope_parameters"] = ["rope_type": "yarn", "rope_theta": 10000.0, "factor": 4.0] }
+        #expect(message { _ = try ModelRegistry.load(yarn) }.contains("unsupported rope_scaling type 'yarn' (supported: default, linear, dynamic, llama3)"))
+        let act = try copy("neox-parallel")
+        try editConfig(act) { json in json["hidden_act"] = "quick_gelu" }
+        #expect(message { _ = try ModelRegistry.load(act) }.contains("unsupported hidden_act 'quick_gelu'"))
+        let window = try copy("mistral-headdim")
+        try editConfig(window) { json in json["sliding_window"] = 32 }
+        #expect(message { _ = try ModelRegistry.load(window) }.contains("unsupported sliding_window '32'"))
+        let gqa = try copy("llama-gqa")
+        try editConfig(gqa) { json in json["num_key_value_heads"] = 3 }
+        #expect(message { _ = try ModelRegistry.load(gqa) }.contains("not a multiple of num_key_value_heads 3"))
+    }
+
+    @Test("every architecture reports the neuron shapes of SPEC §1")
+    func neuronShapes() throws {
+        let llama = try ModelRegistry.load(TestSupport.fixture("models/llama-gqa")).model
+        #expect(llama.shape.ffWidth == 96 && llama.ffOutput(layer: 0).weight.shape == [64, 96])
+        #expect(llama.attentionOutput(layer: 1).weight.shape == [64, 4 * 16])
+        let mistral = try ModelRegistry.load(TestSupport.fixture("models/mistral-headdim")).model
+        #expect(mistral.shape.headWidth == 24 && mistral.attentionOutput(layer: 0).weight.shape == [64, 96])
+        let gpt2 = try ModelRegistry.load(TestSupport.fixture("models/gpt2-layer-scaled")).model
+        #expect(gpt2.ffOutput(layer: 2).weight.shape == [48, 80])
     }
 }

@@ -1,0 +1,104 @@
+import CKernels
+import Foundation
+import ScalpelCore
+
+/// The Llama family (`llama`, `mistral`, `qwen2`): RMSNorm, SwiGLU MLP (the FF neuron is
+/// `act(gate)·up`, the input of `down_proj`), rotary, grouped-query attention, Qwen2's q/k/v biases.
+public final class Llama: CausalLanguageModel {
+    public let configJSON: [String: Any]
+    public let shape: ModelShape
+    public var headInputWidth: Int { dModel }
+    let dModel: Int
+    let stack: TransformerStack
+    let embedTokens: Tensor, finalNorm: Norm, head: Tensor
+    let attentionWidths: (q: Int, kv: Int)
+
+    public init(json: [String: Any], store: TensorStore, configPath: String, modelType: String) throws {
+        configJSON = json
+        let c = ConfigReader(json: json, path: configPath)
+        let d = try c.int("hidden_size"), L = try c.int("num_hidden_layers"), heads = try c.int("num_attention_heads")
+        let kvHeads = try c.int("num_key_value_heads", heads), f = try c.int("intermediate_size"), V = try c.int("vocab_size")
+        guard heads > 0, kvHeads > 0, heads % kvHeads == 0 else {
+            throw ScalpelError.invalidFile(path: configPath, reason: "num_attention_heads \(heads) is not a multiple of num_key_value_heads \(kvHeads)")
+        }
+        let dh = try c.optionalInt("head_dim") ?? d / heads
+        let maxPositions = try c.int("max_position_embeddings", 2048)
+        let slidingWindowUsed = modelType == "mistral" ? true : try c.bool("use_sliding_window", false)
+        if slidingWindowUsed {
+            if let window = try c.optionalInt("sliding_window"), window < maxPositions {
+                throw ScalpelError.unsupported(path: configPath, field: "sliding_window", value: "\(window)", supported: ["null", "≥ max_position_embeddings"])
+            }
+        }
+        let eps = Float(try c.double("rms_norm_eps", 1e-6))
+        let activation = try Activation(name: try c.string("hidden_act", "silu"), field: "hidden_act", path: configPath)
+        let qkvBias = modelType == "qwen2" ? true : try c.bool("attention_bias", false)
+        let outBias = modelType == "qwen2" ? false : try c.bool("attention_bias", false)
+        let mlpBias = try c.bool("mlp_bias", false)
+        dModel = d
+        attentionWidths = (heads * dh, kvHeads * dh)
+        shape = ModelShape(layers: L, ffWidth: f, heads: heads, headWidth: dh, vocabularySize: V, maxPositions: maxPositions)
+        func t(_ name: String, _ s: [Int]) throws -> Tensor { try store.tensor(name, shape: s) }
+        func linear(_ name: String, _ out: Int, _ inF: Int, bias: Bool) throws -> Linear {
+            Linear(weight: try t(name + ".weight", [out, inF]), bias: bias ? try t(name + ".bias", [out]) : nil)
+        }
+        embedTokens = try t("model.embed_tokens.weight", [V, d])
+        finalNorm = .rms(weight: try t("model.norm.weight", [d]), eps: eps)
+        let tied = try c.bool("tie_word_embeddings", false)
+        head = tied ? embedTokens : try t("lm_head.weight", [V, d])
+        var layers: [TransformerLayer] = []
+        for i in 0..<L {
+            let l = "model.layers.\(i)."
+            layers.append(TransformerLayer(
+                attentionNorm: .rms(weight: try t(l + "input_layernorm.weight", [d]), eps: eps),
+                mlpNorm: .rms(weight: try t(l + "post_attention_layernorm.weight", [d]), eps: eps),
+                qkv: .stacked([try linear(l + "self_attn.q_proj", heads * dh, d, bias: qkvBias),
+                               try linear(l + "self_attn.k_proj", kvHeads * dh, d, bias: qkvBias),
+                               try linear(l + "self_attn.v_proj", kvHeads * dh, d, bias: qkvBias)]),
+                out: try linear(l + "self_attn.o_proj", d, heads * dh, bias: outBias),
+                up: .stacked([try linear(l + "mlp.gate_proj", f, d, bias: mlpBias), try linear(l + "mlp.up_proj", f, d, bias: mlpBias)]),
+                down: try linear(l + "mlp.down_proj", d, f, bias: mlpBias)))
+        }
+        stack = TransformerStack(layers: layers, dModel: d, ffWidth: f,
+                                 attention: .blocks(heads: heads, kvHeads: kvHeads, headWidth: dh),
+                                 placement: .pre, activation: activation, gated: true,
+                                 rotary: try Rotary(config: json, headWidth: dh, defaultFraction: 1, path: configPath))
+    }
+
+    public func hiddenStates(_ sequences: [[Int]], probe: ActivationProbe?) -> Tensor {
+        let x = Embedding.gather(embedTokens, sequences)
+        stack.forward(x, lengths: sequences.map(\.count), probe: probe)
+        finalNorm.apply(x.pointer, x.pointer, rows: x.shape[0], dim: dModel)
+        return x
+    }
+
+    public func logits(hidden: UnsafePointer<Float>, rows: Int, into logits: UnsafeMutablePointer<Float>) {
+        Linear(weight: head)(hidden, rows: rows, into: logits)
+    }
+
+    public func ffOutput(layer: Int) -> OutputProjection { stack.ffOutput(layer) }
+    public func attentionOutput(layer: Int) -> OutputProjection { stack.attentionOutput(layer) }
+
+    public func stateDict() -> [(name: String, tensor: Tensor)] {
+        var out: [(name: String, tensor: Tensor)] = [("model.embed_tokens.weight", embedTokens)] + finalNorm.tensors("model.norm")
+        if head !== embedTokens { out.append(("lm_head.weight", head)) }
+        let (q, kv) = attentionWidths
+        let f = stack.ffWidth
+        for (i, layer) in stack.layers.enumerated() {
+            let l = "model.layers.\(i)."
+            out += layer.attentionNorm.tensors(l + "input_layernorm") + layer.mlpNorm.tensors(l + "post_attention_layernorm")
+            for (name, start, count) in [("q_proj", 0, q), ("k_proj", q, kv), ("v_proj", q + kv, kv)] {
+                let s = layer.qkv.slice(rows: start, count: count)
+                out.append((l + "self_attn.\(name).weight", s.weight))
+                if let b = s.bias { out.append((l + "self_attn.\(name).bias", b)) }
+            }
+            out += StateDict.linear(layer.out, l + "self_attn.o_proj")
+            for (name, start) in [("gate_proj", 0), ("up_proj", f)] {
+                let s = layer.up.slice(rows: start, count: f)
+                out.append((l + "mlp.\(name).weight", s.weight))
+                if let b = s.bias { out.append((l + "mlp.\(name).bias", b)) }
+            }
+            out += StateDict.linear(layer.down, l + "mlp.down_proj")
+        }
+        return out
+    }
+}
