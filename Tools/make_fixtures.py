@@ -86,21 +86,79 @@ def roberta_variant(tok):
     return Tokenizer.from_str(json.dumps(j))
 
 
+LLAMA3_PATTERN = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+
+
+def sentencepiece_bpe():
+    """Llama-2 style: ▁ for spaces through normalizers, byte fallback, <s> BOS."""
+    from tokenizers import normalizers
+    tok = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True, fuse_unk=True))
+    tok.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
+    tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(" ", 1, 0)])
+    specials = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)]
+    trainer = trainers.BpeTrainer(vocab_size=800, special_tokens=specials, show_progress=False, limit_alphabet=60)
+    tok.train_from_iterator(train_corpus(), trainer)
+    tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
+    return tok
+
+
+def variants(bytelevel, spm):
+    """tokenizer.json variants built by editing JSON, each loaded back by HF tokenizers."""
+    out = {}
+    j = json.loads(spm.to_str())
+    j["normalizer"] = None
+    j["pre_tokenizer"] = {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "first", "split": False}
+    j["decoder"] = {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "first", "split": False}
+    out["metaspace-first"] = j
+    j = json.loads(json.dumps(j))
+    j["pre_tokenizer"] = {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always", "split": True}
+    out["metaspace-split"] = j
+    j = json.loads(bytelevel.to_str())
+    j["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": [
+        {"type": "Split", "pattern": {"Regex": LLAMA3_PATTERN}, "behavior": "Isolated", "invert": False},
+        {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False}]}
+    j["model"]["ignore_merges"] = True
+    out["llama3"] = j
+    j = json.loads(bytelevel.to_str())
+    j["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": [
+        {"type": "Digits", "individual_digits": True},
+        {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}]}
+    out["digits-bytelevel"] = j
+    j = json.loads(bytelevel.to_str())
+    j["normalizer"] = {"type": "Sequence", "normalizers": [{"type": "NFKC"}, {"type": "Lowercase"}]}
+    j["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": [
+        {"type": "Split", "pattern": {"String": "\n"}, "behavior": "Removed", "invert": False},
+        {"type": "Split", "pattern": {"Regex": "[0-9]+"}, "behavior": "MergedWithPrevious", "invert": False},
+        {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True}]}
+    out["normalized-splits"] = j
+    return {k: Tokenizer.from_str(json.dumps(v)) for k, v in out.items()}
+
+
 def tokenizer_fixtures(tok):
     out = FIX / "tokenizer"
     out.mkdir(parents=True, exist_ok=True)
     tok.save(str(out / "bytelevel.json"))
     rob = roberta_variant(tok)
     rob.save(str(out / "roberta.json"))
+    spm = sentencepiece_bpe()
+    spm.save(str(out / "sentencepiece.json"))
+    others = variants(tok, spm)
+    for name, t in others.items():
+        t.save(str(out / f"{name}.json"))
     raw = [t.encode("utf-8") for t in MIXED] + INVALID
     cases = []
     for b in raw:
         text = b.decode("utf-8", errors="replace")
-        cases.append({"bytes_b64": base64.b64encode(b).decode(),
-                      "ids": tok.encode(text).ids,
-                      "ids_no_special": tok.encode(text, add_special_tokens=False).ids,
-                      "roberta_ids": rob.encode(text).ids,
-                      "decoded": tok.decode(tok.encode(text, add_special_tokens=False).ids, skip_special_tokens=False)})
+        case = {"bytes_b64": base64.b64encode(b).decode(),
+                "ids": tok.encode(text).ids,
+                "ids_no_special": tok.encode(text, add_special_tokens=False).ids,
+                "roberta_ids": rob.encode(text).ids,
+                "decoded": tok.decode(tok.encode(text, add_special_tokens=False).ids, skip_special_tokens=False),
+                "variants": {"sentencepiece": spm.encode(text).ids},
+                "spm_decoded": spm.decode(spm.encode(text, add_special_tokens=False).ids, skip_special_tokens=False)}
+        for name, t in others.items():
+            case["variants"][name] = t.encode(text).ids
+        cases.append(case)
     (out / "expected.json").write_text(json.dumps({"cases": cases}, ensure_ascii=False, indent=0))
 
 

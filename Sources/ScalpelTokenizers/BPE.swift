@@ -1,8 +1,23 @@
 import ScalpelCore
 
+/// A token string compared byte for byte. Swift's `String` equality is canonical equivalence
+/// ("e\u{301}" == "é"), but vocabularies distinguish the two, as HF does.
+struct TokenKey: Hashable {
+    let bytes: [UInt8]
+    init(_ s: String) { bytes = Array(s.utf8) }
+    init<S: Sequence>(scalars: S) where S.Element == Unicode.Scalar {
+        var b: [UInt8] = []
+        for u in scalars { b.append(contentsOf: String(u).utf8) }
+        bytes = b
+    }
+}
+
 /// A byte-pair-encoding model (`"model": {"type": "BPE"}` in tokenizer.json).
 final class BPEModel {
-    let vocab: [String: Int]
+    /// token → id, keyed by exact bytes
+    let vocab: [TokenKey: Int]
+    /// id → token
+    let tokens: [Int: String]
     /// (left id, right id) → (rank, merged id)
     private let merges: [Pair: (rank: Int, id: Int)]
     let unkID: Int?
@@ -11,7 +26,7 @@ final class BPEModel {
     let ignoreMerges: Bool
     let prefix: String
     let suffix: String
-    private var cache: [String: [Int]] = [:]
+    private var cache: [TokenKey: [Int]] = [:]
     private var byteTokens: [Int?] = []
 
     struct Pair: Hashable { let a: Int32, b: Int32 }
@@ -20,19 +35,22 @@ final class BPEModel {
         guard let vocab = json["vocab"] as? [String: Any] else {
             throw ScalpelError.invalidFile(path: path, reason: "BPE model has no \"vocab\" object")
         }
-        var v: [String: Int] = [:]
+        var v: [TokenKey: Int] = [:]
+        var inverse: [Int: String] = [:]
         v.reserveCapacity(vocab.count)
         for (k, id) in vocab {
             guard let n = id as? Int else { throw ScalpelError.invalidFile(path: path, reason: "vocab entry '\(k)' is not an integer id") }
-            v[k] = n
+            v[TokenKey(k)] = n
+            inverse[n] = k
         }
         self.vocab = v
+        self.tokens = inverse
         prefix = json["continuing_subword_prefix"] as? String ?? ""
         suffix = json["end_of_word_suffix"] as? String ?? ""
         fuseUnk = json["fuse_unk"] as? Bool ?? false
         byteFallback = json["byte_fallback"] as? Bool ?? false
         ignoreMerges = json["ignore_merges"] as? Bool ?? false
-        if let unk = json["unk_token"] as? String { unkID = v[unk] } else { unkID = nil }
+        if let unk = json["unk_token"] as? String { unkID = v[TokenKey(unk)] } else { unkID = nil }
         var m: [Pair: (Int, Int)] = [:]
         let list = json["merges"] as? [Any] ?? []
         m.reserveCapacity(list.count)
@@ -47,36 +65,38 @@ final class BPEModel {
                 throw ScalpelError.invalidFile(path: path, reason: "merge \(rank) is not a pair of tokens: \(entry)")
             }
             let right = prefix.isEmpty ? parts[1] : String(parts[1].dropFirst(prefix.count))
-            guard let a = v[parts[0]], let b = v[parts[1]], let merged = v[parts[0] + right] else {
+            guard let a = v[TokenKey(parts[0])], let b = v[TokenKey(parts[1])], let merged = v[TokenKey(parts[0] + right)] else {
                 throw ScalpelError.invalidFile(path: path, reason: "merge \(rank) '\(parts[0]) \(parts[1])' uses a token missing from the vocab")
             }
             if m[Pair(a: Int32(a), b: Int32(b))] == nil { m[Pair(a: Int32(a), b: Int32(b))] = (rank, merged) }
         }
         merges = m
         if byteFallback {
-            byteTokens = (0..<256).map { v[String(format: "<0x%02X>", $0)] }
+            byteTokens = (0..<256).map { v[TokenKey(String(format: "<0x%02X>", $0))] }
         }
     }
 
     /// Token ids of one pre-tokenized piece.
     func tokenize(_ piece: String) -> [Int] {
-        if let hit = cache[piece] { return hit }
-        let ids = encode(piece)
-        if cache.count < 200_000 { cache[piece] = ids }
+        let key = TokenKey(piece)
+        if let hit = cache[key] { return hit }
+        let ids = encode(piece, key: key)
+        if cache.count < 200_000 { cache[key] = ids }
         return ids
     }
 
-    private func encode(_ piece: String) -> [Int] {
-        if ignoreMerges, let id = vocab[piece] { return [id] }
+    private func encode(_ piece: String, key: TokenKey) -> [Int] {
+        if ignoreMerges, let id = vocab[key] { return [id] }
         // initial symbols: one per character, with prefix/suffix as configured
         var symbols: [Int] = []
-        let chars = Array(piece)
+        // one symbol per Unicode scalar (a Rust `char`), not per grapheme cluster
+        let chars = Array(piece.unicodeScalars)
         var lastWasUnk = false
         for (i, ch) in chars.enumerated() {
             var s = String(ch)
             if i > 0 && !prefix.isEmpty { s = prefix + s }
             if i == chars.count - 1 && !suffix.isEmpty { s += suffix }
-            if let id = vocab[s] {
+            if let id = vocab[TokenKey(s)] {
                 symbols.append(id); lastWasUnk = false
             } else if byteFallback, case let bytes = Array(String(ch).utf8), bytes.allSatisfy({ byteTokens[Int($0)] != nil }) {
                 for b in bytes { symbols.append(byteTokens[Int(b)]!) }

@@ -14,7 +14,7 @@ public final class Tokenizer: @unchecked Sendable {
     /// First scalar of an added token → indices into `added`, longest first.
     private let addedByFirst: [Unicode.Scalar: [Int]]
     private let idToToken: [Int: String]
-    private let decodeBytes: Bool
+    private let decoder: Decoder?
     private let lock = NSLock()
 
     struct AddedToken {
@@ -60,12 +60,10 @@ public final class Tokenizer: @unchecked Sendable {
         for (i, t) in added.enumerated() { byFirst[t.content[0], default: []].append(i) }
         for k in byFirst.keys { byFirst[k]!.sort { added[$0].content.count > added[$1].content.count } }
         addedByFirst = byFirst
-        var inverse: [Int: String] = [:]
-        for (k, v) in model.vocab { inverse[v] = k }
+        var inverse = model.tokens
         for t in added { inverse[t.id] = String(String.UnicodeScalarView(t.content)) }
         idToToken = inverse
-        let decoderType = (json["decoder"] as? [String: Any])?["type"] as? String
-        decodeBytes = decoderType == "ByteLevel"
+        decoder = try Decoder(json: json["decoder"], path: path)
     }
 
     /// Size of the vocabulary including added tokens (largest id + 1).
@@ -73,8 +71,8 @@ public final class Tokenizer: @unchecked Sendable {
 
     /// The id of a token string, if it is in the vocabulary or an added token.
     public func id(of token: String) -> Int? {
-        if let t = added.first(where: { String(String.UnicodeScalarView($0.content)) == token }) { return t.id }
-        return model.vocab[token]
+        if let t = added.first(where: { $0.content.elementsEqual(token.unicodeScalars) }) { return t.id }
+        return model.vocab[TokenKey(token)]
     }
 
     /// Token ids of `text`, with the post-processor's special tokens when `addSpecialTokens`.
@@ -89,25 +87,19 @@ public final class Tokenizer: @unchecked Sendable {
             case .text(let range):
                 var s = String(String.UnicodeScalarView(scalars[range]))
                 if let normalizer { s = normalizer.apply(s) }
-                let pieces = preTokenizer?.split([s]) ?? [s]
-                for piece in pieces where !piece.isEmpty { ids += model.tokenize(piece) }
+                let start = Piece(text: s, atStart: range.lowerBound == 0)
+                let pieces = preTokenizer?.split([start]) ?? [start]
+                for piece in pieces where !piece.text.isEmpty { ids += model.tokenize(piece.text) }
             }
         }
         if addSpecialTokens, let postProcessor { ids = postProcessor.apply(ids) }
         return ids
     }
 
-    /// The text of `ids` (byte-level decoding when the tokenizer's decoder is ByteLevel).
+    /// The text of `ids`, through the tokenizer's decoder.
     public func decode(_ ids: [Int]) -> String {
         let tokens = ids.compactMap { idToToken[$0] }
-        guard decodeBytes else { return tokens.joined() }
-        var bytes: [UInt8] = []
-        for t in tokens {
-            for u in t.unicodeScalars {
-                if let b = ByteLevel.charToByte[u.value] { bytes.append(b) } else { bytes.append(contentsOf: String(u).utf8) }
-            }
-        }
-        return String(decoding: bytes, as: UTF8.self)
+        return (decoder?.apply(tokens) ?? tokens).joined()
     }
 
     enum Segment { case added(Int), text(Range<Int>) }

@@ -67,3 +67,33 @@ struct TokenizerTests {
         }
     }
 }
+
+@Suite("Tokenizer variants: SentencePiece BPE, Metaspace, Llama-3 regex split, Digits, normalizers")
+struct TokenizerVariantTests {
+    struct Case: Decodable {
+        let bytes_b64: String
+        let variants: [String: [Int]]
+        let spm_decoded: String
+        var text: String { String(decoding: Data(base64Encoded: bytes_b64)!, as: UTF8.self) }
+    }
+    struct File: Decodable { let cases: [Case] }
+    static let cases = try! JSONDecoder().decode(File.self,
+        from: Data(contentsOf: URL(fileURLWithPath: TestSupport.fixture("tokenizer/expected.json")))).cases
+
+    @Test("ids equal HF tokenizers", arguments: ["sentencepiece", "metaspace-first", "metaspace-split", "llama3", "digits-bytelevel", "normalized-splits"])
+    func ids(variant: String) throws {
+        let tok = try Tokenizer(path: TestSupport.fixture("tokenizer/\(variant).json"))
+        for c in Self.cases {
+            #expect(tok.encode(c.text) == c.variants[variant]!, "\(variant): \(c.text.debugDescription)")
+        }
+    }
+
+    @Test("SentencePiece decoder chain (Replace, ByteFallback, Fuse, Strip) equals HF decode")
+    func decode() throws {
+        let tok = try Tokenizer(path: TestSupport.fixture("tokenizer/sentencepiece.json"))
+        for c in Self.cases {
+            let ids = Array(c.variants["sentencepiece"]!.dropFirst())  // without <s>
+            #expect(tok.decode(ids) == c.spm_decoded, "\(c.text.debugDescription)")
+        }
+    }
+}
