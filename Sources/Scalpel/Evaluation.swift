@@ -38,13 +38,13 @@ struct MetricSums {
 
 /// Runs a causal LM over selected windows and measures its next-token predictions.
 public struct Evaluator {
-    public let model: CausalLanguageModel
+    public let model: LanguageModel
     /// Tokens per forward batch (whole windows are packed until this is reached).
     public var batchTokens: Int
     /// Rows of logits computed at once; the LM head never materialises [tokens × vocab].
     public var logitRows: Int
 
-    public init(model: CausalLanguageModel, batchTokens: Int = 4096, logitRows: Int = 512) {
+    public init(model: LanguageModel, batchTokens: Int = 4096, logitRows: Int = 512) {
         self.model = model
         self.batchTokens = batchTokens
         self.logitRows = logitRows
@@ -69,7 +69,7 @@ public struct Evaluator {
         var rows: [(row: Int, target: Int)] = []
         var base = 0
         for w in batch {
-            for i in w.predictions { rows.append((base + i, w.tokens[i + 1])) }
+            for k in w.predictions { rows.append((base + w.position(k), w.target(k))) }
             base += w.tokens.count
         }
         let chunk = max(1, logitRows)

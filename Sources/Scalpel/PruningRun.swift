@@ -93,6 +93,7 @@ public final class PruningRun {
         self.config = config
         self.folder = folder
         loaded = try ModelRegistry.load(config.model)
+        try loaded.requireHead()
         let tokenizer = try loaded.requireTokenizer()
         let shape = loaded.model.shape
         if config.offset == "mean" {
@@ -106,10 +107,14 @@ public final class PruningRun {
         let exts = config.extensions.map(Set.init)
         let forget = DataSet(name: "forget", path: config.forget, textField: config.textField, extensions: exts)
         let retain = DataSet(name: "retain", path: config.retain, textField: config.textField, extensions: exts)
-        forgetCollect = try WindowSelection.select(forget, tokenizer: tokenizer, context: context, skip: 0, count: config.collectTokens)
-        retainCollect = try WindowSelection.select(retain, tokenizer: tokenizer, context: context, skip: 0, count: config.collectTokens)
-        forgetEval = try WindowSelection.select(forget, tokenizer: tokenizer, context: context, skip: config.collectTokens, count: config.evalTokens)
-        retainEval = try WindowSelection.select(retain, tokenizer: tokenizer, context: context, skip: config.collectTokens, count: config.evalTokens)
+        let masking = MaskedLMCorruption.forModel(loaded.model, tokenizer: tokenizer, seed: config.seed)
+        func select(_ set: DataSet, _ skip: Int, _ count: Int) throws -> WindowSelection {
+            try WindowSelection.select(set, tokenizer: tokenizer, context: context, skip: skip, count: count, masking: masking)
+        }
+        forgetCollect = try select(forget, 0, config.collectTokens)
+        retainCollect = try select(retain, 0, config.collectTokens)
+        forgetEval = try select(forget, config.collectTokens, config.evalTokens)
+        retainEval = try select(retain, config.collectTokens, config.evalTokens)
         mask = Mask(shape: shape)
         if resume {
             history = existing!

@@ -39,6 +39,13 @@ public enum MetricsJSON {
 }
 
 extension LoadedModel {
+    /// Throws, naming the folder, when the checkpoint is an encoder without its LM head.
+    public func requireHead() throws {
+        guard model.hasHead else {
+            throw ScalpelError.invalidFile(path: folder, reason: "the checkpoint has no LM head (an encoder alone); eval and prune need a model that predicts tokens")
+        }
+    }
+
     /// The tokenizer, or an error naming the folder when it has no tokenizer.json.
     public func requireTokenizer() throws -> Tokenizer {
         guard let tokenizer else {

@@ -184,14 +184,20 @@ public final class StatisticsCollector: ActivationProbe {
 
 extension StatisticsCollector {
     /// Statistics over the input positions of the selection's predictions (SPEC §6), without the LM head.
-    public static func collect(_ model: CausalLanguageModel, _ selection: WindowSelection, batchTokens: Int = 4096,
+    public static func collect(_ model: LanguageModel, _ selection: WindowSelection, batchTokens: Int = 4096,
                                progress: ((Int) -> Void)? = nil) -> Statistics {
         let collector = StatisticsCollector(shape: model.shape)
         for batch in Batches.pack(selection.windows, maxTokens: batchTokens) {
             var rows: [Range<Int>] = []
             var base = 0
             for w in batch {
-                rows.append((base + w.predictions.lowerBound)..<(base + w.predictions.upperBound))
+                if w.maskedPositions == nil {
+                    // causal: prediction k is made at input position k
+                    rows.append((base + w.predictions.lowerBound)..<(base + w.predictions.upperBound))
+                } else {
+                    // masked: at the masked positions themselves
+                    for k in w.predictions { rows.append((base + w.position(k))..<(base + w.position(k) + 1)) }
+                }
                 base += w.tokens.count
             }
             collector.rows = rows

@@ -1,17 +1,53 @@
 import Foundation
 import ScalpelCore
+import ScalpelModels
 import ScalpelTokenizers
 
 /// One window of at most `context` tokens cut from a document (SPEC §6).
 ///
-/// Position i of the window predicts `tokens[i + 1]`; the window's predictions that fall in the
-/// selected range are the local indices `predictions` (a sub-range of `0..<tokens.count - 1`).
+/// Causal models: prediction k is made at position k and its target is `tokens[k + 1]`.
+/// Masked models: `tokens` is the corrupted input, prediction k is made at `maskedPositions[k]`
+/// and its target is `maskedTargets[k]` (the original token). The window's predictions that
+/// fall in the selected range are the local indices `predictions`.
 public struct Window: Sendable, Equatable {
     public let tokens: [Int]
-    /// Stream index of the window's first prediction (its position 0 predicting position 1).
+    /// Stream index of the window's first prediction.
     public let firstPrediction: Int
     /// Local prediction indices inside the selected range.
     public let predictions: Range<Int>
+    public var maskedPositions: [Int]? = nil
+    public var maskedTargets: [Int]? = nil
+
+    /// The position whose output makes prediction k.
+    @inline(__always) public func position(_ k: Int) -> Int { maskedPositions?[k] ?? k }
+    /// The token prediction k should give.
+    @inline(__always) public func target(_ k: Int) -> Int { maskedTargets?[k] ?? tokens[k + 1] }
+}
+
+/// SPEC §6's masking for masked LMs: each non-special position is chosen with probability 0.15
+/// by a generator seeded with (seed, window index); of those, 80% become `<mask>`, 10% a random
+/// token, 10% stay. Returns the corrupted tokens, the chosen positions and their original tokens.
+public struct MaskedLMCorruption: Sendable {
+    public let maskToken: Int
+    public let vocabularySize: Int
+    public let specialTokens: Set<Int>
+    public let seed: UInt64
+
+    public func apply(_ tokens: [Int], window: Int) -> (input: [Int], positions: [Int], targets: [Int]) {
+        var g = SplitMix64(seed: seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(window))
+        var input = tokens
+        var positions: [Int] = [], targets: [Int] = []
+        for (i, t) in tokens.enumerated() {
+            let chosen = g.nextUnit() < 0.15
+            let action = g.nextUnit()
+            let random = Int(g.next() % UInt64(vocabularySize))
+            guard chosen, !specialTokens.contains(t) else { continue }
+            positions.append(i)
+            targets.append(t)
+            if action < 0.8 { input[i] = maskToken } else if action < 0.9 { input[i] = random }
+        }
+        return (input, positions, targets)
+    }
 }
 
 /// Predictions `[skip, skip + count)` of a data set, as the windows that hold them.
@@ -36,7 +72,8 @@ public struct WindowSelection: Sendable {
     /// consecutive windows of `context` tokens, numbering predictions in stream order, until
     /// predictions `[skip, skip + count)` are covered (`count` nil: to the end of the data).
     /// Throws when the data holds fewer predictions than asked, saying how many it has.
-    public static func select(_ dataSet: DataSet, tokenizer: Tokenizer, context: Int, skip: Int, count: Int?) throws -> WindowSelection {
+    public static func select(_ dataSet: DataSet, tokenizer: Tokenizer, context: Int, skip: Int, count: Int?,
+                              masking: MaskedLMCorruption? = nil) throws -> WindowSelection {
         guard context >= 2 else { throw ScalpelError.invalidArgument("--context must be at least 2 (got \(context))") }
         guard skip >= 0 else { throw ScalpelError.invalidArgument("--skip must be non-negative (got \(skip))") }
         if let count, count <= 0 { throw ScalpelError.invalidArgument("--tokens must be positive (got \(count))") }
@@ -45,19 +82,28 @@ public struct WindowSelection: Sendable {
         var next = 0  // stream index of the next prediction
         var documents = 0
         var beforeCounts: [Int: Int] = [:]
+        var windowIndex = 0
         try dataSet.forEachDocument { doc in
             documents += 1
             let ids = tokenizer.encode(doc)
             var start = 0
             while start < ids.count && next < end {
-                let window = Array(ids[start..<min(start + context, ids.count)])
+                var w = Window(tokens: Array(ids[start..<min(start + context, ids.count)]), firstPrediction: next, predictions: 0..<0)
                 start += context
-                let n = max(window.count - 1, 0)
+                if let masking {
+                    let m = masking.apply(w.tokens, window: windowIndex)
+                    w = Window(tokens: m.input, firstPrediction: next, predictions: 0..<0, maskedPositions: m.positions, maskedTargets: m.targets)
+                }
+                windowIndex += 1
+                let n = w.maskedPositions?.count ?? max(w.tokens.count - 1, 0)
                 let lo = max(skip - next, 0), hi = min(end - next, n)
                 if skip > 0 {
-                    for i in 0..<min(lo, n) { beforeCounts[window[i + 1], default: 0] += 1 }
+                    for k in 0..<min(lo, n) { beforeCounts[w.target(k), default: 0] += 1 }
                 }
-                if lo < hi { windows.append(Window(tokens: window, firstPrediction: next, predictions: lo..<hi)) }
+                if lo < hi {
+                    windows.append(Window(tokens: w.tokens, firstPrediction: next, predictions: lo..<hi,
+                                          maskedPositions: w.maskedPositions, maskedTargets: w.maskedTargets))
+                }
                 next += n
             }
             return next < end
@@ -70,14 +116,23 @@ public struct WindowSelection: Sendable {
         }
         if available <= skip {
             throw ScalpelError.invalidData(path: dataSet.path,
-                reason: available == 0 ? "empty data set: no predictions (documents shorter than 2 tokens)"
+                reason: available == 0 ? "empty data set: no predictions (documents too short)"
                                        : "data set has \(available) predictions at context \(context), none left after skipping \(skip)")
         }
         let selected = min(end, available) - skip
         var counts = beforeCounts
         if skip == 0 {
-            for w in windows { for i in w.predictions { counts[w.tokens[i + 1], default: 0] += 1 } }
+            for w in windows { for k in w.predictions { counts[w.target(k), default: 0] += 1 } }
         }
         return WindowSelection(dataSet: dataSet.name, windows: windows, skip: skip, count: selected, portionTargetCounts: counts)
+    }
+}
+
+extension MaskedLMCorruption {
+    /// The corruption for `model` when it is a masked LM (nil for causal models).
+    public static func forModel(_ model: LanguageModel, tokenizer: Tokenizer, seed: UInt64 = 0) -> MaskedLMCorruption? {
+        guard case .masked(let maskToken) = model.task else { return nil }
+        return MaskedLMCorruption(maskToken: maskToken, vocabularySize: model.shape.vocabularySize,
+                                  specialTokens: tokenizer.specialTokenIDs, seed: seed)
     }
 }

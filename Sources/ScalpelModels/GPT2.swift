@@ -4,7 +4,7 @@ import ScalpelCore
 
 /// GPT-2: learned positions, pre-norm, Conv1D weights ([in, out], transposed here to [out, in]
 /// and back on export), LM head tied to `wte`.
-public final class GPT2: CausalLanguageModel {
+public final class GPT2: LanguageModel {
     public let configJSON: [String: Any]
     public let shape: ModelShape
     public var headInputWidth: Int { dModel }

@@ -4,7 +4,7 @@ import ScalpelCore
 
 /// GPT-NeoX (Pythia): parallel or sequential residual, partial rotary, fused per-head q/k/v,
 /// untied `embed_out`.
-public final class GPTNeoX: CausalLanguageModel {
+public final class GPTNeoX: LanguageModel {
     public let configJSON: [String: Any]
     public let shape: ModelShape
     public var headInputWidth: Int { dModel }

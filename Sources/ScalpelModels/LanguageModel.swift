@@ -33,12 +33,24 @@ public protocol ActivationProbe: AnyObject {
     func observeAttention(layer: Int, values: UnsafePointer<Float>, rows: Int)
 }
 
-/// A causal language model Scalpel can run: a forward pass over packed sequences and an LM head.
+/// What a model predicts at a position.
+public enum PredictionTask: Sendable, Equatable {
+    /// Position i predicts token i + 1 (decoders).
+    case causal
+    /// Masked positions predict their original token (encoders with an MLM head); `maskToken` is `<mask>`'s id.
+    case masked(maskToken: Int)
+}
+
+/// A language model Scalpel can run: a forward pass over packed sequences and an LM head.
 ///
 /// Sequences of different lengths are packed row after row (no padding): position-wise layers
 /// see a [Σ T, d] matrix, attention runs per sequence and head.
-public protocol CausalLanguageModel: AnyObject {
+public protocol LanguageModel: AnyObject {
     var shape: ModelShape { get }
+    /// Causal or masked prediction.
+    var task: PredictionTask { get }
+    /// Whether the checkpoint has the head that turns hidden states into logits (an encoder alone has not).
+    var hasHead: Bool { get }
     /// Width of the hidden states `hiddenStates` returns (the LM head's input).
     var headInputWidth: Int { get }
     /// The model's `config.json` as read, for export.
@@ -71,7 +83,10 @@ public struct OutputProjection {
     public init(weight: Tensor, bias: Tensor?) { self.weight = weight; self.bias = bias }
 }
 
-extension CausalLanguageModel {
+extension LanguageModel {
+    public var task: PredictionTask { .causal }
+    public var hasHead: Bool { true }
+
     /// Full logits [Σ T, vocabularySize] of packed sequences (for small inputs and tests).
     public func logits(_ sequences: [[Int]]) -> Tensor {
         let h = hiddenStates(sequences, probe: nil)

@@ -4,7 +4,7 @@ import ScalpelCore
 
 /// The Llama family (`llama`, `mistral`, `qwen2`): RMSNorm, SwiGLU MLP (the FF neuron is
 /// `act(gate)·up`, the input of `down_proj`), rotary, grouped-query attention, Qwen2's q/k/v biases.
-public final class Llama: CausalLanguageModel {
+public final class Llama: LanguageModel {
     public let configJSON: [String: Any]
     public let shape: ModelShape
     public var headInputWidth: Int { dModel }

@@ -4,7 +4,7 @@ import ScalpelCore
 
 /// OPT (and Galactica, which shares its architecture): learned positions offset by 2,
 /// pre- or post-norm layers, optional `project_in`/`project_out`, LM head tied to the embeddings.
-public final class OPT: CausalLanguageModel {
+public final class OPT: LanguageModel {
     /// `config.json` fields of `model_type: "opt"`, with Hugging Face's defaults.
     public struct Configuration: Decodable {
         public var vocabSize = 50272

@@ -4,7 +4,7 @@ import ScalpelTokenizers
 
 /// A loaded checkpoint: the model, its tokenizer (when the folder has `tokenizer.json`) and where it came from.
 public struct LoadedModel {
-    public let model: CausalLanguageModel
+    public let model: LanguageModel
     public let tokenizer: Tokenizer?
     public let folder: String
     public let modelType: String
@@ -13,17 +13,23 @@ public struct LoadedModel {
 /// Maps `config.json`'s `model_type` to the architecture that reads it.
 /// Adding an architecture is one file plus one line here (see docs/adding-a-model.md).
 public enum ModelRegistry {
-    typealias Builder = (_ data: Data, _ json: [String: Any], _ store: TensorStore, _ configPath: String) throws -> CausalLanguageModel
+    typealias Builder = (_ data: Data, _ json: [String: Any], _ store: TensorStore, _ configPath: String, _ tokenizer: Tokenizer?) throws -> LanguageModel
 
     static let builders: [String: Builder] = [
-        "opt": { data, json, store, path in
+        "opt": { data, json, store, path, _ in
             try OPT(config: ConfigFile.decode(OPT.Configuration.self, from: data, path: path), json: json, store: store, configPath: path)
         },
-        "gpt_neox": { _, json, store, path in try GPTNeoX(json: json, store: store, configPath: path) },
-        "gpt2": { _, json, store, path in try GPT2(json: json, store: store, configPath: path) },
-        "llama": { _, json, store, path in try Llama(json: json, store: store, configPath: path, modelType: "llama") },
-        "mistral": { _, json, store, path in try Llama(json: json, store: store, configPath: path, modelType: "mistral") },
-        "qwen2": { _, json, store, path in try Llama(json: json, store: store, configPath: path, modelType: "qwen2") },
+        "gpt_neox": { _, json, store, path, _ in try GPTNeoX(json: json, store: store, configPath: path) },
+        "gpt2": { _, json, store, path, _ in try GPT2(json: json, store: store, configPath: path) },
+        "llama": { _, json, store, path, _ in try Llama(json: json, store: store, configPath: path, modelType: "llama") },
+        "mistral": { _, json, store, path, _ in try Llama(json: json, store: store, configPath: path, modelType: "mistral") },
+        "qwen2": { _, json, store, path, _ in try Llama(json: json, store: store, configPath: path, modelType: "qwen2") },
+        "bert": { _, json, store, path, tok in
+            try BERT(json: json, store: store, configPath: path, flavor: .bert, maskToken: tok?.id(of: "[MASK]"))
+        },
+        "roberta": { _, json, store, path, tok in
+            try BERT(json: json, store: store, configPath: path, flavor: .roberta, maskToken: tok?.id(of: "<mask>"))
+        },
     ]
 
     /// The `model_type` values Scalpel can load, sorted.
@@ -52,9 +58,9 @@ public enum ModelRegistry {
             throw ScalpelError.unsupported(path: configPath, field: "model_type", value: type, supported: supportedTypes)
         }
         let store = try TensorStore(folder: folder)
-        let model = try build(data, json, store, configPath)
         let tokenizerPath = (folder as NSString).appendingPathComponent("tokenizer.json")
         let tokenizer = FileManager.default.fileExists(atPath: tokenizerPath) ? try Tokenizer(path: tokenizerPath) : nil
+        let model = try build(data, json, store, configPath, tokenizer)
         return LoadedModel(model: model, tokenizer: tokenizer, folder: folder, modelType: type)
     }
 }

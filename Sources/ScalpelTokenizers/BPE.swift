@@ -12,8 +12,15 @@ struct TokenKey: Hashable {
     }
 }
 
+/// The model of a tokenizer: one pre-tokenized piece to ids.
+protocol TokenModel: AnyObject {
+    var vocab: [TokenKey: Int] { get }
+    var tokens: [Int: String] { get }
+    func tokenize(_ piece: String) -> [Int]
+}
+
 /// A byte-pair-encoding model (`"model": {"type": "BPE"}` in tokenizer.json).
-final class BPEModel {
+final class BPEModel: TokenModel {
     /// token → id, keyed by exact bytes
     let vocab: [TokenKey: Int]
     /// id → token

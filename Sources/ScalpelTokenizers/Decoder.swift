@@ -9,6 +9,7 @@ indirect enum Decoder {
     case fuse
     case strip(content: Character, start: Int, stop: Int)
     case metaspace(replacement: String, prependScheme: String)
+    case wordPiece(prefix: String)
     case sequence([Decoder])
 
     init?(json: Any?, path: String) throws {
@@ -27,10 +28,12 @@ indirect enum Decoder {
             self = .strip(content: (json["content"] as? String ?? " ").first ?? " ", start: json["start"] as? Int ?? 0, stop: json["stop"] as? Int ?? 0)
         case "Metaspace":
             self = .metaspace(replacement: json["replacement"] as? String ?? "▁", prependScheme: json["prepend_scheme"] as? String ?? "always")
+        case "WordPiece":
+            self = .wordPiece(prefix: json["prefix"] as? String ?? "##")
         case "Sequence":
             self = .sequence(try (json["decoders"] as? [Any] ?? []).compactMap { try Decoder(json: $0, path: path) })
         default:
-            throw ScalpelError.unsupported(path: path, field: "decoder", value: type, supported: ["ByteLevel", "ByteFallback", "Fuse", "Replace", "Strip", "Metaspace", "Sequence"])
+            throw ScalpelError.unsupported(path: path, field: "decoder", value: type, supported: ["ByteLevel", "ByteFallback", "Fuse", "Replace", "Strip", "Metaspace", "WordPiece", "Sequence"])
         }
     }
 
@@ -47,6 +50,10 @@ indirect enum Decoder {
                 }
             }
             return [String(decoding: bytes, as: UTF8.self)]
+        case .wordPiece(let prefix):
+            return tokens.enumerated().map { i, t in
+                t.hasPrefix(prefix) ? String(t.dropFirst(prefix.count)) : (i == 0 ? t : " " + t)
+            }
         case .replace(let a, let b):
             return tokens.map { $0.replacingOccurrences(of: a, with: b) }
         case .fuse:

@@ -17,9 +17,11 @@ indirect enum PreTokenizer {
     case split(Splitter)
     /// Digits isolated, one by one or in runs.
     case digits(individual: Bool)
+    /// BERT: split on whitespace, isolate each punctuation character.
+    case bert
     case sequence([PreTokenizer])
 
-    static let supported = ["ByteLevel", "Metaspace", "Split", "Digits", "Sequence"]
+    static let supported = ["ByteLevel", "Metaspace", "Split", "Digits", "BertPreTokenizer", "Sequence"]
 
     init?(json: Any?, path: String) throws {
         guard let json = json as? [String: Any] else { return nil }
@@ -39,6 +41,8 @@ indirect enum PreTokenizer {
             self = .split(try Splitter(json: json, path: path))
         case "Digits":
             self = .digits(individual: json["individual_digits"] as? Bool ?? false)
+        case "BertPreTokenizer":
+            self = .bert
         case "Sequence":
             let items = json["pretokenizers"] as? [Any] ?? []
             self = .sequence(try items.compactMap { try PreTokenizer(json: $0, path: path) })
@@ -83,9 +87,35 @@ indirect enum PreTokenizer {
             return out
         case .split(let splitter):
             return pieces.flatMap { splitter.split($0) }
+        case .bert:
+            var out: [Piece] = []
+            for piece in pieces {
+                var current = String.UnicodeScalarView()
+                func flush() { if !current.isEmpty { out.append(Piece(text: String(current), atStart: false)); current = .init() } }
+                for u in piece.text.unicodeScalars {
+                    if u.properties.isWhitespace { flush(); continue }
+                    if PreTokenizer.isBertPunctuation(u) { flush(); out.append(Piece(text: String(u), atStart: false)); continue }
+                    current.append(u)
+                }
+                flush()
+            }
+            return out
         case .digits(let individual):
             let s = Splitter(pattern: .numeric, behavior: individual ? .isolated : .contiguous, invert: false)
             return pieces.flatMap { s.split($0) }
+        }
+    }
+}
+
+extension PreTokenizer {
+    /// ASCII punctuation or any Unicode punctuation (P*), as BERT defines it.
+    static func isBertPunctuation(_ u: Unicode.Scalar) -> Bool {
+        let v = u.value
+        if (33...47).contains(v) || (58...64).contains(v) || (91...96).contains(v) || (123...126).contains(v) { return true }
+        switch u.properties.generalCategory {
+        case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation,
+             .initialPunctuation, .finalPunctuation, .otherPunctuation: return true
+        default: return false
         }
     }
 }

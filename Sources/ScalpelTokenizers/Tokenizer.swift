@@ -6,7 +6,7 @@ import ScalpelCore
 /// pre-tokenized and run through the model, and the post-processor adds special tokens.
 public final class Tokenizer: @unchecked Sendable {
     public let path: String
-    private let model: BPEModel
+    private let model: TokenModel
     private let normalizer: Normalizer?
     private let preTokenizer: PreTokenizer?
     private let postProcessor: PostProcessor?
@@ -39,10 +39,11 @@ public final class Tokenizer: @unchecked Sendable {
             throw ScalpelError.invalidFile(path: path, reason: "no \"model\" object")
         }
         let type = modelJSON["type"] as? String ?? (modelJSON["merges"] != nil ? "BPE" : "?")
-        guard type == "BPE" else {
-            throw ScalpelError.unsupported(path: path, field: "tokenizer model", value: type, supported: ["BPE"])
+        switch type {
+        case "BPE": model = try BPEModel(json: modelJSON, path: path)
+        case "WordPiece": model = try WordPieceModel(json: modelJSON, path: path)
+        default: throw ScalpelError.unsupported(path: path, field: "tokenizer model", value: type, supported: ["BPE", "WordPiece"])
         }
-        model = try BPEModel(json: modelJSON, path: path)
         normalizer = try Normalizer(json: json["normalizer"], path: path)
         preTokenizer = try PreTokenizer(json: json["pre_tokenizer"], path: path)
         postProcessor = try PostProcessor(json: json["post_processor"], path: path)
@@ -65,6 +66,9 @@ public final class Tokenizer: @unchecked Sendable {
         idToToken = inverse
         decoder = try Decoder(json: json["decoder"], path: path)
     }
+
+    /// Ids of the added tokens marked special (`<s>`, `[CLS]`, ...).
+    public var specialTokenIDs: Set<Int> { Set(added.filter(\.special).map(\.id)) }
 
     /// Size of the vocabulary including added tokens (largest id + 1).
     public var vocabularySize: Int { (idToToken.keys.max() ?? -1) + 1 }

@@ -51,8 +51,10 @@ struct Collect: ParsableCommand {
         guard let model, let data else { throw ValidationError("give --model and --data (or --merge FILES)") }
         let loaded = try ModelRegistry.load(model)
         let context = try ContextLength.resolve(self.context, shape: loaded.model.shape)
-        let selection = try WindowSelection.select(DataSet(argument: data, textField: textField), tokenizer: try loaded.requireTokenizer(),
-                                                   context: context, skip: skip, count: tokens)
+        let tokenizer = try loaded.requireTokenizer()
+        let selection = try WindowSelection.select(DataSet(argument: data, textField: textField), tokenizer: tokenizer,
+                                                   context: context, skip: skip, count: tokens,
+                                                   masking: .forModel(loaded.model, tokenizer: tokenizer))
         let bar = ProgressBar(label: "collect", total: selection.tokenCount)
         let start = Date()
         let stats = StatisticsCollector.collect(loaded.model, selection, batchTokens: max(batchTokens, context)) { bar.advance($0) }

