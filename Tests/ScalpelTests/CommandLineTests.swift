@@ -55,7 +55,7 @@ struct CommandLineTests {
     @Test func unknownModelType() throws {
         let dir = TestSupport.temporaryFolder()
         try #"{"model_type": "t5"}"#.write(toFile: dir + "/config.json", atomically: true, encoding: .utf8)
-        try expectOneLineError(["eval", "--model", dir, "--data", "x"], containing: "unsupported model_type 't5' (supported: gpt2, gpt_neox, llama, mistral, opt, qwen2)")
+        try expectOneLineError(["eval", "--model", dir, "--data", "x"], containing: "unsupported model_type 't5' (supported: bert, gpt2, gpt_neox, llama, mistral, opt, qwen2, roberta)")
     }
 
     @Test func badJSONL() throws {

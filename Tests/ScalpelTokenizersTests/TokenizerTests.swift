@@ -62,7 +62,7 @@ struct TokenizerTests {
     @Test("unsupported parts are named")
     func unsupported() throws {
         let json: [String: Any] = ["model": ["type": "Unigram", "vocab": []]]
-        #expect(throws: ScalpelError.unsupported(path: "t.json", field: "tokenizer model", value: "Unigram", supported: ["BPE"])) {
+        #expect(throws: ScalpelError.unsupported(path: "t.json", field: "tokenizer model", value: "Unigram", supported: ["BPE", "WordPiece"])) {
             _ = try Tokenizer(json: json, path: "t.json")
         }
     }
