@@ -21,9 +21,10 @@ let package = Package(
             providers: [.apt(["libopenblas-dev"])]
         ),
         .target(name: "CKernels", cSettings: kernelFlags),
+        .target(name: "CImage", cSettings: kernelFlags, linkerSettings: [.linkedLibrary("png"), .linkedLibrary("jpeg")]),
         .target(name: "ScalpelCore", dependencies: ["COpenBLAS", "CKernels"]),
         .target(name: "ScalpelTokenizers", dependencies: ["ScalpelCore"]),
-        .target(name: "ScalpelModels", dependencies: ["ScalpelCore", "ScalpelTokenizers", "CKernels"]),
+        .target(name: "ScalpelModels", dependencies: ["ScalpelCore", "ScalpelTokenizers", "CKernels", "CImage"]),
         .target(name: "Scalpel", dependencies: ["ScalpelCore", "ScalpelTokenizers", "ScalpelModels", "CKernels"]),
         .executableTarget(
             name: "scalpel",

@@ -14,9 +14,11 @@ public struct Metrics: Codable, Sendable, Equatable {
     /// Top-1 over predictions whose target is not among the 50 most frequent targets of the collection portion.
     public var top1Skip50: Double
     public var predictions: Int
+    /// Top-5, for image classifiers.
+    public var top5: Double? = nil
 
     enum CodingKeys: String, CodingKey {
-        case loss, perplexity, top1, top10, top1Skip50 = "top1_skip50", predictions
+        case loss, perplexity, top1, top10, top1Skip50 = "top1_skip50", predictions, top5
     }
 }
 

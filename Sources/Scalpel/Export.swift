@@ -14,7 +14,7 @@ public enum CheckpointExport {
         let tmp = folder + ".tmp-\(getpid())"
         try? fm.removeItem(atPath: tmp)
         try fm.createDirectory(atPath: tmp, withIntermediateDirectories: true)
-        var config = loaded.model.configJSON
+        var config = loaded.network.configJSON
         if config["torch_dtype"] != nil { config["torch_dtype"] = "float32" }
         config["dtype"] = "float32"
         let data = try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
@@ -23,7 +23,7 @@ public enum CheckpointExport {
             let src = (loaded.folder as NSString).appendingPathComponent(name)
             if fm.fileExists(atPath: src) { try fm.copyItem(atPath: src, toPath: tmp + "/" + name) }
         }
-        let records = loaded.model.stateDict().map {
+        let records = loaded.network.stateDict().map {
             TensorRecord(name: $0.name, shape: $0.tensor.shape,
                          floats: UnsafeBufferPointer(start: $0.tensor.pointer, count: $0.tensor.count))
         }

@@ -31,13 +31,16 @@ public struct PruneConfig: Codable, Sendable, Equatable {
     /// Stop (and undo the step) when retain top-1 would drop by more than this many percent.
     public var maxRetainDrop: Double? = nil
     public var batchTokens = 4096
+    /// Image classifiers: the classes (sub-folders) to forget, and to retain (default: all others).
+    public var forgetClasses: [String]? = nil
+    public var retainClasses: [String]? = nil
 
     enum CodingKeys: String, CodingKey {
         case model, forget, retain, textField = "text_field", extensions, ffFrac = "ff_frac", attnFrac = "attn_frac"
         case ffMetric = "ff_metric", attnMetric = "attn_metric", ffEps = "ff_eps", attnEps = "attn_eps"
         case attnSelection = "attn_selection", offset, steps, collectTokens = "collect_tokens", evalTokens = "eval_tokens"
         case context, recollect, seed, stopForgetDrop = "stop_forget_drop", maxRetainDrop = "max_retain_drop"
-        case batchTokens = "batch_tokens"
+        case batchTokens = "batch_tokens", forgetClasses = "forget_classes", retainClasses = "retain_classes"
     }
 
     public init(model: String, forget: String, retain: String) {
@@ -58,6 +61,11 @@ public struct PruneConfig: Codable, Sendable, Equatable {
         }
         let f = URL(fileURLWithPath: forget).standardizedFileURL.resolvingSymlinksInPath().path
         let r = URL(fileURLWithPath: retain).standardizedFileURL.resolvingSymlinksInPath().path
-        if f == r { throw ScalpelError.invalidArgument("--forget and --retain are the same data set (\(forget)): nothing would be selective") }
+        if f == r && forgetClasses == nil {
+            throw ScalpelError.invalidArgument("--forget and --retain are the same data set (\(forget)): nothing would be selective")
+        }
+        if let fc = forgetClasses, let rc = retainClasses, !Set(fc).isDisjoint(with: rc) {
+            throw ScalpelError.invalidArgument("--forget-classes and --retain-classes share \(Set(fc).intersection(rc).sorted().joined(separator: ", "))")
+        }
     }
 }

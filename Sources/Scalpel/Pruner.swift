@@ -14,7 +14,7 @@ public enum Pruner {
 
     /// Prunes `neurons` (flat indices into `[L, width]` of `kind`) in index order.
     @discardableResult
-    public static func apply(_ model: LanguageModel, kind: NeuronKind, neurons: [Int], offsets: (Int) -> Float) -> Undo {
+    public static func apply(_ model: PrunableModel, kind: NeuronKind, neurons: [Int], offsets: (Int) -> Float) -> Undo {
         var undo = Undo()
         let width = kind == .ff ? model.shape.ffWidth : model.shape.heads * model.shape.headWidth
         var savedBias = Set<Int>()
@@ -50,7 +50,7 @@ public enum Pruner {
 
     /// Replays a mask onto a freshly loaded model: step by step, FF then attention, in index
     /// order, exactly as the run applied it.
-    public static func replay(_ mask: Mask, onto model: LanguageModel) {
+    public static func replay(_ mask: Mask, onto model: PrunableModel) {
         guard mask.lastStep > 0 else { return }
         for step in 1...mask.lastStep {
             apply(model, kind: .ff, neurons: mask.pruned(.ff, atStep: step)) { mask.ffOffset[$0] }

@@ -61,8 +61,12 @@ public final class PruningRun {
     public var log: (String) -> Void = { print($0) }
     public var showProgress = true
 
-    let forgetCollect: WindowSelection, retainCollect: WindowSelection
-    let forgetEval: WindowSelection, retainEval: WindowSelection
+    /// What each step runs on: the collection and evaluation portions of forget and retain.
+    enum Portions {
+        case text(forgetCollect: WindowSelection, retainCollect: WindowSelection, forgetEval: WindowSelection, retainEval: WindowSelection)
+        case images(ImageEvaluator, forgetCollect: [ImageExample], retainCollect: [ImageExample], forgetEval: [ImageExample], retainEval: [ImageExample])
+    }
+    let portions: Portions
     private var fixedStatistics: (forget: Statistics, retain: Statistics)?
 
     /// Starts a new run in `folder` (which must not exist or be empty), or continues the run there when `resume`.
@@ -93,28 +97,46 @@ public final class PruningRun {
         self.config = config
         self.folder = folder
         loaded = try ModelRegistry.load(config.model)
-        try loaded.requireHead()
-        let tokenizer = try loaded.requireTokenizer()
-        let shape = loaded.model.shape
+        let shape = loaded.network.shape
         if config.offset == "mean" {
-            let hasBias = (config.ffFrac == 0 || loaded.model.ffOutput(layer: 0).bias != nil)
-                && (config.attnFrac == 0 || loaded.model.attentionOutput(layer: 0).bias != nil)
+            let m = loaded.network
+            let hasBias = (config.ffFrac == 0 || m.ffOutput(layer: 0).bias != nil)
+                && (config.attnFrac == 0 || m.attentionOutput(layer: 0).bias != nil)
             guard hasBias else {
                 throw ScalpelError.invalidArgument("--offset mean needs output-projection biases, and \(config.model) has none (use --offset zero)")
             }
         }
-        let context = try ContextLength.resolve(config.context, shape: shape)
-        let exts = config.extensions.map(Set.init)
-        let forget = DataSet(name: "forget", path: config.forget, textField: config.textField, extensions: exts)
-        let retain = DataSet(name: "retain", path: config.retain, textField: config.textField, extensions: exts)
-        let masking = MaskedLMCorruption.forModel(loaded.model, tokenizer: tokenizer, seed: config.seed)
-        func select(_ set: DataSet, _ skip: Int, _ count: Int) throws -> WindowSelection {
-            try WindowSelection.select(set, tokenizer: tokenizer, context: context, skip: skip, count: count, masking: masking)
+        if let classifier = loaded.imageClassifier {
+            let evaluator = ImageEvaluator(model: classifier, preprocessor: loaded.preprocessor!)
+            let sameFolder = config.forget == config.retain
+            let forget = ImageFolder(path: config.forget, classes: config.forgetClasses.map(Set.init))
+            let retain = ImageFolder(path: config.retain, classes: config.retainClasses.map(Set.init),
+                                     excluding: sameFolder && config.retainClasses == nil ? config.forgetClasses.map(Set.init) : nil)
+            let labels = classifier.labels
+            portions = .images(evaluator,
+                               forgetCollect: try forget.select(labels: labels, skip: 0, count: config.collectTokens),
+                               retainCollect: try retain.select(labels: labels, skip: 0, count: config.collectTokens),
+                               forgetEval: try forget.select(labels: labels, skip: config.collectTokens, count: config.evalTokens),
+                               retainEval: try retain.select(labels: labels, skip: config.collectTokens, count: config.evalTokens))
+        } else {
+            guard config.forgetClasses == nil && config.retainClasses == nil else {
+                throw ScalpelError.invalidArgument("--forget-classes and --retain-classes are for image classifiers")
+            }
+            try loaded.requireHead()
+            let tokenizer = try loaded.requireTokenizer()
+            let context = try ContextLength.resolve(config.context, shape: shape)
+            let exts = config.extensions.map(Set.init)
+            let forget = DataSet(name: "forget", path: config.forget, textField: config.textField, extensions: exts)
+            let retain = DataSet(name: "retain", path: config.retain, textField: config.textField, extensions: exts)
+            let masking = MaskedLMCorruption.forModel(loaded.model, tokenizer: tokenizer, seed: config.seed)
+            func select(_ set: DataSet, _ skip: Int, _ count: Int) throws -> WindowSelection {
+                try WindowSelection.select(set, tokenizer: tokenizer, context: context, skip: skip, count: count, masking: masking)
+            }
+            portions = .text(forgetCollect: try select(forget, 0, config.collectTokens),
+                             retainCollect: try select(retain, 0, config.collectTokens),
+                             forgetEval: try select(forget, config.collectTokens, config.evalTokens),
+                             retainEval: try select(retain, config.collectTokens, config.evalTokens))
         }
-        forgetCollect = try select(forget, 0, config.collectTokens)
-        retainCollect = try select(retain, 0, config.collectTokens)
-        forgetEval = try select(forget, config.collectTokens, config.evalTokens)
-        retainEval = try select(retain, config.collectTokens, config.evalTokens)
         mask = Mask(shape: shape)
         if resume {
             history = existing!
@@ -122,7 +144,7 @@ public final class PruningRun {
                 mask = try Mask(path: folder + "/masks.safetensors", shape: shape)
                 // a run stopped between writing masks and history: history.json is the commit point
                 mask.forget(after: history.steps.last?.step ?? 0)
-                Pruner.replay(mask, onto: loaded.model)
+                Pruner.replay(mask, onto: loaded.network)
             }
         } else {
             try fm.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -136,7 +158,7 @@ public final class PruningRun {
     public func run() throws {
         if history.steps.isEmpty {
             let start = Date()
-            let metrics = evaluate()
+            let metrics = try evaluate()
             append(StepRecord(step: 0, pruned: .init(ff: 0, attn: 0), prunedPerLayer: .init(ff: mask.prunedPerLayer(.ff), attn: mask.prunedPerLayer(.attn)),
                               thresholds: .init(ff: nil, attn: nil), metrics: metrics, drops: drops(metrics),
                               seconds: Date().timeIntervalSince(start)))
@@ -159,7 +181,7 @@ public final class PruningRun {
     /// One step of the loop; returns a reason to stop, if any.
     func step(_ s: Int) throws -> String? {
         let start = Date()
-        let (forgetStats, retainStats) = statistics()
+        let (forgetStats, retainStats) = try statistics()
         var thresholds = StepRecord.Thresholds(ff: nil, attn: nil)
         var undo: [Pruner.Undo] = []
         for kind in NeuronKind.allCases {
@@ -168,9 +190,9 @@ public final class PruningRun {
             let means = config.offset == "mean" ? retainStats[kind].mean : nil
             let offsets: (Int) -> Float = { i in means.map { Float($0[i]) } ?? 0 }
             for i in picked.indices { mask.prune(kind, i, step: s, offset: offsets(i)) }
-            undo.append(Pruner.apply(loaded.model, kind: kind, neurons: picked.indices, offsets: offsets))
+            undo.append(Pruner.apply(loaded.network, kind: kind, neurons: picked.indices, offsets: offsets))
         }
-        let metrics = evaluate()
+        let metrics = try evaluate()
         let d = drops(metrics)
         let record = StepRecord(step: s, pruned: .init(ff: mask.prunedCount(.ff), attn: mask.prunedCount(.attn)),
                                 prunedPerLayer: .init(ff: mask.prunedPerLayer(.ff), attn: mask.prunedPerLayer(.attn)),
@@ -188,15 +210,23 @@ public final class PruningRun {
     }
 
     /// Statistics of forget and retain on the current model (once only when not recollecting).
-    func statistics() -> (Statistics, Statistics) {
+    func statistics() throws -> (Statistics, Statistics) {
         if !config.recollect, let fixed = fixedStatistics { return fixed }
-        let m = loaded.model
-        let bar = ProgressBar(label: "collect", total: forgetCollect.tokenCount + retainCollect.tokenCount, enabled: showProgress && isatty(2) != 0)
-        let f = StatisticsCollector.collect(m, forgetCollect, batchTokens: config.batchTokens) { bar.advance($0) }
-        let r = StatisticsCollector.collect(m, retainCollect, batchTokens: config.batchTokens) { bar.advance($0) }
-        bar.finish()
-        if !config.recollect { fixedStatistics = (f, r) }
-        return (f, r)
+        let result: (Statistics, Statistics)
+        switch portions {
+        case .text(let forget, let retain, _, _):
+            let m = loaded.model
+            let bar = ProgressBar(label: "collect", total: forget.tokenCount + retain.tokenCount, enabled: showProgress && isatty(2) != 0)
+            result = (StatisticsCollector.collect(m, forget, batchTokens: config.batchTokens) { bar.advance($0) },
+                      StatisticsCollector.collect(m, retain, batchTokens: config.batchTokens) { bar.advance($0) })
+            bar.finish()
+        case .images(let evaluator, let forget, let retain, _, _):
+            let bar = ProgressBar(label: "collect", total: forget.count + retain.count, enabled: showProgress && isatty(2) != 0)
+            result = (try evaluator.collect(forget) { bar.advance($0) }, try evaluator.collect(retain) { bar.advance($0) })
+            bar.finish()
+        }
+        if !config.recollect { fixedStatistics = result }
+        return result
     }
 
     /// The neurons of `kind` to prune at step `s`.
@@ -209,7 +239,7 @@ public final class PruningRun {
         let scores = Scores.compute(metric, forget: forget, retain: retain, eps: eps, seed: config.seed,
                                     step: config.recollect ? s : 1, kind: kind)
         let steps = mask.steps(kind)
-        let shape = loaded.model.shape
+        let shape = loaded.network.shape
         if kind == .attn && config.attnSelection != .neuron {
             let k = Int((frac * Double(shape.layers * shape.heads)).rounded(.down))
             return Selection.topHeads(k, scores: scores, headWidth: shape.headWidth, by: config.attnSelection) { steps[$0] != 0 }
@@ -218,13 +248,18 @@ public final class PruningRun {
         return Selection.top(k, scores: scores) { steps[$0] != 0 }
     }
 
-    func evaluate() -> [String: Metrics] {
-        let evaluator = Evaluator(model: loaded.model, batchTokens: config.batchTokens)
-        let bar = ProgressBar(label: "evaluate", total: forgetEval.tokenCount + retainEval.tokenCount, enabled: showProgress && isatty(2) != 0)
-        let f = evaluator.evaluate(forgetEval) { bar.advance($0) }
-        let r = evaluator.evaluate(retainEval) { bar.advance($0) }
-        bar.finish()
-        return ["forget": f, "retain": r]
+    func evaluate() throws -> [String: Metrics] {
+        switch portions {
+        case .text(_, _, let forget, let retain):
+            let evaluator = Evaluator(model: loaded.model, batchTokens: config.batchTokens)
+            let bar = ProgressBar(label: "evaluate", total: forget.tokenCount + retain.tokenCount, enabled: showProgress && isatty(2) != 0)
+            defer { bar.finish() }
+            return ["forget": evaluator.evaluate(forget) { bar.advance($0) }, "retain": evaluator.evaluate(retain) { bar.advance($0) }]
+        case .images(let evaluator, _, _, let forget, let retain):
+            let bar = ProgressBar(label: "evaluate", total: forget.count + retain.count, enabled: showProgress && isatty(2) != 0)
+            defer { bar.finish() }
+            return ["forget": try evaluator.evaluate(forget) { bar.advance($0) }, "retain": try evaluator.evaluate(retain) { bar.advance($0) }]
+        }
     }
 
     func drops(_ metrics: [String: Metrics]) -> [String: StepRecord.Drops] {

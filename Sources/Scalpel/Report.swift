@@ -6,9 +6,16 @@ import ScalpelTokenizers
 /// The plain-text table `scalpel eval` prints.
 public enum MetricsTable {
     public static func render(_ rows: [(String, Metrics)]) -> String {
-        let header = ["data set", "loss", "perplexity", "top1", "top10", "top1_skip50", "predictions"]
+        let images = rows.contains { $0.1.top5 != nil }
+        let header = images ? ["data set", "loss", "top1", "top5", "images"]
+                            : ["data set", "loss", "perplexity", "top1", "top10", "top1_skip50", "predictions"]
         var lines = [header]
         for (name, m) in rows {
+            if images {
+                lines.append([name, String(format: "%.4f", m.loss), String(format: "%.2f%%", 100 * m.top1),
+                              String(format: "%.2f%%", 100 * (m.top5 ?? 0)), "\(m.predictions)"])
+                continue
+            }
             lines.append([name, String(format: "%.4f", m.loss), String(format: m.perplexity < 1e6 ? "%.3f" : "%.3e", m.perplexity),
                           String(format: "%.2f%%", 100 * m.top1), String(format: "%.2f%%", 100 * m.top10),
                           String(format: "%.2f%%", 100 * m.top1Skip50), "\(m.predictions)"])
@@ -28,8 +35,10 @@ public enum MetricsJSON {
     public static func write(_ rows: [(String, Metrics)], extra: [String: Any] = [:], to path: String) throws {
         var sets: [String: Any] = [:]
         for (name, m) in rows {
-            sets[name] = ["loss": m.loss, "perplexity": m.perplexity, "top1": m.top1, "top10": m.top10,
-                          "top1_skip50": m.top1Skip50, "predictions": m.predictions]
+            var entry: [String: Any] = ["loss": m.loss, "perplexity": m.perplexity, "top1": m.top1, "top10": m.top10,
+                                        "top1_skip50": m.top1Skip50, "predictions": m.predictions]
+            if let top5 = m.top5 { entry["top5"] = top5 }
+            sets[name] = entry
         }
         var object = extra
         object["datasets"] = sets

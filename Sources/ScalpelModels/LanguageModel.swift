@@ -41,27 +41,12 @@ public enum PredictionTask: Sendable, Equatable {
     case masked(maskToken: Int)
 }
 
-/// A language model Scalpel can run: a forward pass over packed sequences and an LM head.
-///
-/// Sequences of different lengths are packed row after row (no padding): position-wise layers
-/// see a [Σ T, d] matrix, attention runs per sequence and head.
-public protocol LanguageModel: AnyObject {
+/// What every architecture offers the method: its shapes, the two output projections whose
+/// columns are neurons (the pruning hooks), and its tensors for export.
+public protocol PrunableModel: AnyObject {
     var shape: ModelShape { get }
-    /// Causal or masked prediction.
-    var task: PredictionTask { get }
-    /// Whether the checkpoint has the head that turns hidden states into logits (an encoder alone has not).
-    var hasHead: Bool { get }
-    /// Width of the hidden states `hiddenStates` returns (the LM head's input).
-    var headInputWidth: Int { get }
     /// The model's `config.json` as read, for export.
     var configJSON: [String: Any] { get }
-
-    /// Final hidden states, [Σ T, headInputWidth], for the packed `sequences`.
-    /// The probe, if any, sees every layer's FF and attention neurons.
-    func hiddenStates(_ sequences: [[Int]], probe: ActivationProbe?) -> Tensor
-
-    /// logits: [rows, vocabularySize] = hidden: [rows, headInputWidth] · LM head.
-    func logits(hidden: UnsafePointer<Float>, rows: Int, into logits: UnsafeMutablePointer<Float>)
 
     /// The projection that reads the FF neurons of `layer`: weight [dModel, ffWidth] (column i
     /// multiplies neuron i) and its bias [dModel], if any. Pruning edits these in place.
@@ -72,6 +57,26 @@ public protocol LanguageModel: AnyObject {
     /// Every tensor of the model under its checkpoint name, as a Hugging Face checkpoint of this
     /// architecture stores them (tied weights once), for export.
     func stateDict() -> [(name: String, tensor: Tensor)]
+}
+
+/// A language model Scalpel can run: a forward pass over packed sequences and an LM head.
+///
+/// Sequences of different lengths are packed row after row (no padding): position-wise layers
+/// see a [Σ T, d] matrix, attention runs per sequence and head.
+public protocol LanguageModel: PrunableModel {
+    /// Causal or masked prediction.
+    var task: PredictionTask { get }
+    /// Whether the checkpoint has the head that turns hidden states into logits (an encoder alone has not).
+    var hasHead: Bool { get }
+    /// Width of the hidden states `hiddenStates` returns (the LM head's input).
+    var headInputWidth: Int { get }
+
+    /// Final hidden states, [Σ T, headInputWidth], for the packed `sequences`.
+    /// The probe, if any, sees every layer's FF and attention neurons.
+    func hiddenStates(_ sequences: [[Int]], probe: ActivationProbe?) -> Tensor
+
+    /// logits: [rows, vocabularySize] = hidden: [rows, headInputWidth] · LM head.
+    func logits(hidden: UnsafePointer<Float>, rows: Int, into logits: UnsafeMutablePointer<Float>)
 }
 
 /// An output projection `y = W·a + b` whose input columns are neurons.

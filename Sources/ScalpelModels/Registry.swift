@@ -2,18 +2,34 @@ import Foundation
 import ScalpelCore
 import ScalpelTokenizers
 
-/// A loaded checkpoint: the model, its tokenizer (when the folder has `tokenizer.json`) and where it came from.
+/// A loaded checkpoint: the model, its tokenizer (when the folder has `tokenizer.json`), its
+/// image preprocessor (when it has `preprocessor_config.json`) and where it came from.
 public struct LoadedModel {
-    public let model: LanguageModel
+    public let network: PrunableModel
     public let tokenizer: Tokenizer?
+    public let preprocessor: ImagePreprocessor?
     public let folder: String
     public let modelType: String
+
+    /// The model as a language model; only for checkpoints where `isLanguageModel` (checked by `requireLanguageModel`).
+    public var model: LanguageModel { network as! LanguageModel }
+    public var isLanguageModel: Bool { network is LanguageModel }
+    /// The model as an image classifier, if it is one.
+    public var imageClassifier: ImageClassifier? { network as? ImageClassifier }
+
+    /// Throws, naming the folder, unless the checkpoint is a language model.
+    public func requireLanguageModel() throws -> LanguageModel {
+        guard let m = network as? LanguageModel else {
+            throw ScalpelError.invalidArgument("\(folder) is an image classifier (\(modelType)); this command needs a language model")
+        }
+        return m
+    }
 }
 
 /// Maps `config.json`'s `model_type` to the architecture that reads it.
 /// Adding an architecture is one file plus one line here (see docs/adding-a-model.md).
 public enum ModelRegistry {
-    typealias Builder = (_ data: Data, _ json: [String: Any], _ store: TensorStore, _ configPath: String, _ tokenizer: Tokenizer?) throws -> LanguageModel
+    typealias Builder = (_ data: Data, _ json: [String: Any], _ store: TensorStore, _ configPath: String, _ tokenizer: Tokenizer?) throws -> PrunableModel
 
     static let builders: [String: Builder] = [
         "opt": { data, json, store, path, _ in
@@ -27,6 +43,7 @@ public enum ModelRegistry {
         "bert": { _, json, store, path, tok in
             try BERT(json: json, store: store, configPath: path, flavor: .bert, maskToken: tok?.id(of: "[MASK]"))
         },
+        "vit": { _, json, store, path, _ in try ViT(json: json, store: store, configPath: path) },
         "roberta": { _, json, store, path, tok in
             try BERT(json: json, store: store, configPath: path, flavor: .roberta, maskToken: tok?.id(of: "<mask>"))
         },
@@ -61,6 +78,11 @@ public enum ModelRegistry {
         let tokenizerPath = (folder as NSString).appendingPathComponent("tokenizer.json")
         let tokenizer = FileManager.default.fileExists(atPath: tokenizerPath) ? try Tokenizer(path: tokenizerPath) : nil
         let model = try build(data, json, store, configPath, tokenizer)
-        return LoadedModel(model: model, tokenizer: tokenizer, folder: folder, modelType: type)
+        let preprocessorPath = (folder as NSString).appendingPathComponent("preprocessor_config.json")
+        let preprocessor = FileManager.default.fileExists(atPath: preprocessorPath) ? try ImagePreprocessor(path: preprocessorPath) : nil
+        if model is ImageClassifier && preprocessor == nil {
+            throw ScalpelError.invalidFile(path: folder, reason: "an image classifier needs preprocessor_config.json")
+        }
+        return LoadedModel(network: model, tokenizer: tokenizer, preprocessor: preprocessor, folder: folder, modelType: type)
     }
 }

@@ -50,6 +50,7 @@ struct Collect: ParsableCommand {
         }
         guard let model, let data else { throw ValidationError("give --model and --data (or --merge FILES)") }
         let loaded = try ModelRegistry.load(model)
+        _ = try loaded.requireLanguageModel()
         let context = try ContextLength.resolve(self.context, shape: loaded.model.shape)
         let tokenizer = try loaded.requireTokenizer()
         let selection = try WindowSelection.select(DataSet(argument: data, textField: textField), tokenizer: tokenizer,

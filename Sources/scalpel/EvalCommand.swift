@@ -34,10 +34,30 @@ struct Eval: ParsableCommand {
     @Option(help: "Also write the metrics as JSON to this file.")
     var json: String?
 
+    @Option(help: "Image classifiers: only these classes (sub-folders), comma-separated.")
+    var classes: String?
+
+    /// ViT: each --data is an ImageFolder; reports loss, top-1 and top-5 over images.
+    func evaluateImages(_ classifier: ImageClassifier, _ loaded: LoadedModel) throws {
+        let evaluator = ImageEvaluator(model: classifier, preprocessor: loaded.preprocessor!)
+        var results: [(String, Metrics)] = []
+        for argument in data {
+            let set = DataSet(argument: argument)
+            let folder = ImageFolder(path: set.path, classes: classes.map { Set($0.split(separator: ",").map(String.init)) })
+            let examples = try folder.select(labels: classifier.labels, skip: skip, count: tokens)
+            let bar = ProgressBar(label: set.name, total: examples.count)
+            results.append((set.name, try evaluator.evaluate(examples) { bar.advance($0) }))
+            bar.finish()
+        }
+        print(MetricsTable.render(results))
+        if let json { try MetricsJSON.write(results, extra: ["model": modelOptions.model, "skip": skip], to: json) }
+    }
+
     func run() throws {
         try modelOptions.apply()
         guard !data.isEmpty else { throw ValidationError("give at least one --data") }
         let loaded = try ModelRegistry.load(modelOptions.model)
+        if let classifier = loaded.imageClassifier { return try evaluateImages(classifier, loaded) }
         try loaded.requireHead()
         let tokenizer = try loaded.requireTokenizer()
         let context = try ContextLength.resolve(self.context, shape: loaded.model.shape)

@@ -26,6 +26,7 @@ struct Logits: ParsableCommand {
     func run() throws {
         try modelOptions.apply()
         let loaded = try ModelRegistry.load(modelOptions.model)
+        _ = try loaded.requireLanguageModel()
         try loaded.requireHead()
         let tokens: [Int]
         if let ids {

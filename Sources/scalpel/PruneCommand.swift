@@ -9,7 +9,8 @@ struct Prune: ParsableCommand {
         discussion: """
         Before step 1 and after every step, forget and retain are evaluated on their evaluation portions \
         (predictions [collect-tokens, collect-tokens + eval-tokens)); statistics come from the first \
-        collect-tokens predictions. RUN_DIR receives history.json, history.csv, masks.safetensors, run.json \
+        collect-tokens predictions. For image classifiers (ViT) the data sets are ImageFolders, a prediction is \
+        an image, and --forget-classes/--retain-classes pick classes. RUN_DIR receives history.json, history.csv, masks.safetensors, run.json \
         and, at the end, model/ (a complete Hugging Face checkpoint).
         """)
 
@@ -35,6 +36,8 @@ struct Prune: ParsableCommand {
     @Option(name: .customLong("text-field"), help: "The field of .jsonl lines that holds the text.") var textField: String = "text"
     @Option(name: .customLong("ext"), help: "Only read files with these extensions in folders, comma-separated.") var extensions: String?
     @Option(name: .customLong("batch-tokens"), help: "Tokens per forward batch.") var batchTokens: Int = 4096
+    @Option(name: .customLong("forget-classes"), help: "Image classifiers: the classes (sub-folders) to forget, comma-separated. With one folder for --forget and --retain, retain is the other classes.") var forgetClasses: String?
+    @Option(name: .customLong("retain-classes"), help: "Image classifiers: the classes to retain, comma-separated.") var retainClasses: String?
     @Option(help: "Threads (default: all cores).") var threads: Int?
     @Option(help: "The run folder to create.") var out: String?
     @Option(help: "Continue the interrupted run in this folder (its stored settings are used).") var resume: String?
@@ -67,6 +70,8 @@ struct Prune: ParsableCommand {
             c.textField = textField
             c.extensions = extensions.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: CharacterSet(charactersIn: ". ")) } }
             c.batchTokens = batchTokens
+            c.forgetClasses = forgetClasses.map { $0.split(separator: ",").map(String.init) }
+            c.retainClasses = retainClasses.map { $0.split(separator: ",").map(String.init) }
             try c.validate()
             run = try PruningRun(config: c, folder: out, resume: false, command: CommandLine.arguments)
         }
