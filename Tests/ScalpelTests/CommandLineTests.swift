@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 import ScalpelCore
+import ScalpelModels
 
 /// The `scalpel` executable end to end: outputs, one-line errors, non-zero exits.
 @Suite("scalpel command line", .enabled(if: TestSupport.scalpelExecutable != nil, "the scalpel executable is not built"))
@@ -55,7 +56,7 @@ struct CommandLineTests {
     @Test func unknownModelType() throws {
         let dir = TestSupport.temporaryFolder()
         try #"{"model_type": "t5"}"#.write(toFile: dir + "/config.json", atomically: true, encoding: .utf8)
-        try expectOneLineError(["eval", "--model", dir, "--data", "x"], containing: "unsupported model_type 't5' (supported: bert, gpt2, gpt_neox, llama, mistral, opt, qwen2, roberta)")
+        try expectOneLineError(["eval", "--model", dir, "--data", "x"], containing: "unsupported model_type 't5' (supported: \(ModelRegistry.supportedTypes.joined(separator: ", ")))")
     }
 
     @Test func badJSONL() throws {
