@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs what Scalpel needs on a fresh Debian/Ubuntu machine with Swift 6 on PATH:
-# OpenBLAS (apt), and the Python packages the cross-checking tests use (pip; never needed at run time).
+# OpenBLAS, libpng and libjpeg (apt), and the Python packages the cross-checking tests use
+# (pip; never needed at run time).
 #   bash Tools/setup.sh            # OpenBLAS + safetensors/numpy for the round-trip tests
-#   bash Tools/setup.sh --reference  # also PyTorch (CPU) + transformers, for Tools/ and Benchmarks/
+#   bash Tools/setup.sh --reference  # also PyTorch (CPU), transformers and the real MiniLM weights,
+#                                    # for the tests that cross-check exports and real weights, Tools/ and Benchmarks/
 set -euo pipefail
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-if ! pkg-config --exists openblas 2>/dev/null; then
+if ! pkg-config --exists openblas 2>/dev/null || [ ! -f /usr/include/png.h ] || [ ! -f /usr/include/jpeglib.h ]; then
   $SUDO apt-get update -qq
-  $SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libopenblas-dev pkg-config >/dev/null
+  $SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libopenblas-dev pkg-config libpng-dev libjpeg-dev >/dev/null
 fi
 PIP="python3 -m pip install -q --disable-pip-version-check"
 python3 -c "import safetensors, numpy" 2>/dev/null || $PIP safetensors numpy
