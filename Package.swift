@@ -3,7 +3,7 @@ import PackageDescription
 
 /// Hot C kernels are compiled optimised even in debug builds, so the test suite
 /// (which runs real forward passes) stays fast.
-let kernelFlags: [CSetting] = [.unsafeFlags(["-O3", "-mavx2", "-mfma", "-fno-math-errno"])]
+let kernelFlags: [CSetting] = [.unsafeFlags(["-O3", "-mavx2", "-mfma", "-mf16c", "-fno-math-errno"])]
 
 let package = Package(
     name: "Scalpel",

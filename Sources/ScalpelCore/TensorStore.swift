@@ -1,8 +1,22 @@
 import Foundation
 
+/// Where an architecture reads its tensors from, by Hugging Face name: a checkpoint folder's
+/// safetensors, or a GGUF file mapped to the same names.
+public protocol TensorSource: AnyObject {
+    /// All tensor names, sorted.
+    var names: [String] { get }
+    func contains(_ name: String) -> Bool
+    /// A Float32 tensor, checked against `shape` when given.
+    func tensor(_ name: String, shape: [Int]?) throws -> Tensor
+}
+
+extension TensorSource {
+    public func tensor(_ name: String) throws -> Tensor { try tensor(name, shape: nil) }
+}
+
 /// The tensors of a checkpoint folder: `model.safetensors`, or the shards listed by
 /// `model.safetensors.index.json`. Tensors are looked up by name across shards.
-public final class TensorStore: @unchecked Sendable {
+public final class TensorStore: TensorSource, @unchecked Sendable {
     public let folder: String
     private var files: [SafetensorsFile] = []
     private var location: [String: Int] = [:]
@@ -53,7 +67,7 @@ public final class TensorStore: @unchecked Sendable {
     }
 
     /// A Float32 tensor, checked against `shape` when given.
-    public func tensor(_ name: String, shape expected: [Int]? = nil) throws -> Tensor {
+    public func tensor(_ name: String, shape expected: [Int]?) throws -> Tensor {
         guard let i = location[name] else {
             throw ScalpelError.missingTensor(path: files.count == 1 ? files[0].path : folder, name: name)
         }

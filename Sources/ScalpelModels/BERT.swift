@@ -24,7 +24,7 @@ public final class BERT: LanguageModel {
     let head: (dense: Linear, activation: Activation, norm: Norm, decoder: Tensor, bias: Tensor)?
     let headNames: (dense: String, norm: String, bias: String)
 
-    public init(json: [String: Any], store: TensorStore, configPath: String, flavor: Flavor, maskToken: Int?) throws {
+    public init(json: [String: Any], store: TensorSource, configPath: String, flavor: Flavor, maskToken: Int?) throws {
         configJSON = json
         self.flavor = flavor
         let c = ConfigReader(json: json, path: configPath)

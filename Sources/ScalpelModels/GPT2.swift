@@ -14,7 +14,7 @@ public final class GPT2: LanguageModel {
     let head: Tensor
     let prefix: String
 
-    public init(json: [String: Any], store: TensorStore, configPath: String) throws {
+    public init(json: [String: Any], store: TensorSource, configPath: String) throws {
         configJSON = json
         let c = ConfigReader(json: json, path: configPath)
         let d = try c.int("n_embd", 768), L = try c.int("n_layer", 12), heads = try c.int("n_head", 12)

@@ -13,7 +13,7 @@ public final class GPTNeoX: LanguageModel {
     let embedIn: Tensor, finalNorm: Norm, head: Tensor
     let headName: String
 
-    public init(json: [String: Any], store: TensorStore, configPath: String) throws {
+    public init(json: [String: Any], store: TensorSource, configPath: String) throws {
         configJSON = json
         let c = ConfigReader(json: json, path: configPath)
         let d = try c.int("hidden_size"), L = try c.int("num_hidden_layers"), heads = try c.int("num_attention_heads")

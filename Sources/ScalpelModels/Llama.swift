@@ -13,7 +13,7 @@ public final class Llama: LanguageModel {
     let embedTokens: Tensor, finalNorm: Norm, head: Tensor
     let attentionWidths: (q: Int, kv: Int)
 
-    public init(json: [String: Any], store: TensorStore, configPath: String, modelType: String) throws {
+    public init(json: [String: Any], store: TensorSource, configPath: String, modelType: String) throws {
         configJSON = json
         let c = ConfigReader(json: json, path: configPath)
         let d = try c.int("hidden_size"), L = try c.int("num_hidden_layers"), heads = try c.int("num_attention_heads")

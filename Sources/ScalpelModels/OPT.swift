@@ -60,7 +60,7 @@ public final class OPT: LanguageModel {
     /// The prefix of tensor names in this checkpoint ("model.decoder." or "decoder.").
     let prefix: String
 
-    public init(config: Configuration, json: [String: Any], store: TensorStore, configPath: String) throws {
+    public init(config: Configuration, json: [String: Any], store: TensorSource, configPath: String) throws {
         self.config = config
         self.configJSON = json
         let d = config.hiddenSize, e = config.embedDim, f = config.ffnDim, V = config.vocabSize

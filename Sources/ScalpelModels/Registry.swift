@@ -10,6 +10,8 @@ public struct LoadedModel {
     public let preprocessor: ImagePreprocessor?
     public let folder: String
     public let modelType: String
+    /// tokenizer.json contents to export when the source has no tokenizer.json file (GGUF).
+    public var tokenizerJSON: [String: Any]? = nil
 
     /// The model as a language model; only for checkpoints where `isLanguageModel` (checked by `requireLanguageModel`).
     public var model: LanguageModel { network as! LanguageModel }
@@ -29,7 +31,7 @@ public struct LoadedModel {
 /// Maps `config.json`'s `model_type` to the architecture that reads it.
 /// Adding an architecture is one file plus one line here (see docs/adding-a-model.md).
 public enum ModelRegistry {
-    typealias Builder = (_ data: Data, _ json: [String: Any], _ store: TensorStore, _ configPath: String, _ tokenizer: Tokenizer?) throws -> PrunableModel
+    typealias Builder = (_ data: Data, _ json: [String: Any], _ store: TensorSource, _ configPath: String, _ tokenizer: Tokenizer?) throws -> PrunableModel
 
     static let builders: [String: Builder] = [
         "opt": { data, json, store, path, _ in
@@ -52,12 +54,13 @@ public enum ModelRegistry {
     /// The `model_type` values Scalpel can load, sorted.
     public static var supportedTypes: [String] { builders.keys.sorted() }
 
-    /// Loads the Hugging Face checkpoint folder at `folder`.
+    /// Loads the Hugging Face checkpoint folder at `folder`, or a `.gguf` file.
     public static func load(_ folder: String) throws -> LoadedModel {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDir) else {
             throw ScalpelError.fileNotFound(path: folder)
         }
+        if !isDir.boolValue && folder.lowercased().hasSuffix(".gguf") { return try GGUFCheckpoint.load(folder) }
         guard isDir.boolValue else {
             throw ScalpelError.invalidFile(path: folder, reason: "expected a checkpoint folder (config.json, model.safetensors)")
         }
@@ -83,6 +86,6 @@ public enum ModelRegistry {
         if model is ImageClassifier && preprocessor == nil {
             throw ScalpelError.invalidFile(path: folder, reason: "an image classifier needs preprocessor_config.json")
         }
-        return LoadedModel(network: model, tokenizer: tokenizer, preprocessor: preprocessor, folder: folder, modelType: type)
+        return LoadedModel(network: model, tokenizer: tokenizer, preprocessor: preprocessor, folder: folder, modelType: type, tokenizerJSON: nil)
     }
 }

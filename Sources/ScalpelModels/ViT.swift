@@ -27,7 +27,7 @@ public final class ViT: ImageClassifier {
     let finalNorm: Norm, classifier: Linear
     let patchWeightShape: [Int]
 
-    public init(json: [String: Any], store: TensorStore, configPath: String) throws {
+    public init(json: [String: Any], store: TensorSource, configPath: String) throws {
         configJSON = json
         let c = ConfigReader(json: json, path: configPath)
         let d = try c.int("hidden_size"), L = try c.int("num_hidden_layers"), heads = try c.int("num_attention_heads")

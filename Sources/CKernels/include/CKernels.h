@@ -60,4 +60,8 @@ double sc_cross_entropy_rank(const float *logits, size_t V, size_t target, size_
 void sc_accumulate_stats(const float *x, size_t ld, size_t row0, size_t row1, size_t col0, size_t col1,
                          double *sum, double *sum_abs, double *sum_sqrt, double *sum_sq, double *count_pos);
 
+/* GGML tensor data -> Float32. type: 0 F32, 1 F16, 2 Q4_0, 3 Q4_1, 8 Q8_0, 12 Q4_K, 13 Q5_K,
+ * 14 Q6_K, 30 BF16; count values (a multiple of the block size). Returns non-zero for another type. */
+int sc_dequantize(int type, const uint8_t *src, float *dst, size_t count);
+
 #endif
