@@ -46,39 +46,98 @@ public enum GGUFCheckpoint {
         return LoadedModel(network: model, tokenizer: tokenizer, preprocessor: nil, folder: path, modelType: arch, tokenizerJSON: tokenizerJSON)
     }
 
-    /// tokenizer.json contents for the GGUF's byte-level BPE vocabulary (`tokenizer.ggml.model` "gpt2").
+    /// The tokenizer of a GGUF file (which may hold only a vocabulary), or nil when it has none.
+    public static func loadTokenizer(_ path: String) throws -> Tokenizer? {
+        let gguf = try GGUFFile(path: path)
+        return try tokenizer(gguf.metadata, path: path).map { try Tokenizer(json: $0, path: path) }
+    }
+
+    /// tokenizer.json contents for the GGUF's vocabulary, built as transformers builds it: byte-level BPE
+    /// with merges (`tokenizer.ggml.model` "gpt2"), or SentencePiece-style BPE with merges derived from the
+    /// token scores, ▁ for spaces and byte fallback ("llama").
     static func tokenizer(_ m: [String: GGUFValue], path: String) throws -> [String: Any]? {
         guard let kind = m["tokenizer.ggml.model"]?.string else { return nil }
-        guard kind == "gpt2" else {
-            throw ScalpelError.unsupported(path: path, field: "tokenizer.ggml.model", value: kind, supported: ["gpt2"])
+        guard kind == "gpt2" || kind == "llama" else {
+            throw ScalpelError.unsupported(path: path, field: "tokenizer.ggml.model", value: kind, supported: ["gpt2", "llama"])
         }
         let tokens = (m["tokenizer.ggml.tokens"]?.array ?? []).map { $0.string ?? "" }
         let types = (m["tokenizer.ggml.token_type"]?.array ?? []).map { $0.int ?? 1 }
-        let merges = (m["tokenizer.ggml.merges"]?.array ?? []).map { $0.string ?? "" }
         var vocab: [String: Int] = [:]
-        for (i, t) in tokens.enumerated() { vocab[t] = i }
-        // control (3) and user-defined (4) tokens are matched whole, as added tokens
+        for (i, t) in tokens.enumerated() where vocab[t] == nil { vocab[t] = i }
+        // unknown (2) and control (3) tokens are special added tokens; user-defined (4) ones plain added tokens
         var added: [[String: Any]] = []
-        for (i, t) in types.enumerated() where t == 3 || t == 4 {
+        for (i, t) in types.enumerated() where (kind == "llama" && t == 2) || t == 3 || t == 4 {
             added.append(["id": i, "content": tokens[i], "single_word": false, "lstrip": false, "rstrip": false,
-                          "normalized": false, "special": t == 3])
+                          "normalized": false, "special": t != 4])
         }
         var single: [[String: Any]] = [["Sequence": ["id": "A", "type_id": 0]]]
         var specials: [String: Any] = [:]
-        if m["tokenizer.ggml.add_bos_token"]?.bool == true, let bos = m["tokenizer.ggml.bos_token_id"]?.int {
+        let bosDefault = kind == "llama"
+        if m["tokenizer.ggml.add_bos_token"]?.bool ?? bosDefault, let bos = m["tokenizer.ggml.bos_token_id"]?.int, bos < tokens.count {
             single.insert(["SpecialToken": ["id": tokens[bos], "type_id": 0]], at: 0)
             specials[tokens[bos]] = ["id": tokens[bos], "ids": [bos], "tokens": [tokens[bos]]]
         }
+        if m["tokenizer.ggml.add_eos_token"]?.bool == true, let eos = m["tokenizer.ggml.eos_token_id"]?.int, eos < tokens.count {
+            single.append(["SpecialToken": ["id": tokens[eos], "type_id": 0]])
+            specials[tokens[eos]] = ["id": tokens[eos], "ids": [eos], "tokens": [tokens[eos]]]
+        }
+        let post: [String: Any] = ["type": "TemplateProcessing", "single": single, "pair": single, "special_tokens": specials]
+        if kind == "gpt2" {
+            let merges = (m["tokenizer.ggml.merges"]?.array ?? []).map { $0.string ?? "" }
+            return [
+                "version": "1.0", "added_tokens": added, "normalizer": NSNull(),
+                "pre_tokenizer": ["type": "ByteLevel", "add_prefix_space": m["tokenizer.ggml.add_space_prefix"]?.bool ?? false,
+                                  "trim_offsets": true, "use_regex": true],
+                "post_processor": post,
+                "decoder": ["type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true],
+                "model": ["type": "BPE", "vocab": vocab, "merges": merges, "dropout": NSNull(), "unk_token": NSNull(),
+                          "continuing_subword_prefix": "", "end_of_word_suffix": "", "fuse_unk": false, "byte_fallback": false,
+                          "ignore_merges": false],
+            ]
+        }
+        let scores = (m["tokenizer.ggml.scores"]?.array ?? []).map { $0.double ?? 0 }
+        guard scores.count == tokens.count else {
+            throw ScalpelError.invalidFile(path: path, reason: "tokenizer.ggml.scores has \(scores.count) entries for \(tokens.count) tokens")
+        }
+        let prepend = (m["tokenizer.ggml.add_space_prefix"]?.bool ?? true) ? "first" : "never"
         return [
             "version": "1.0", "added_tokens": added, "normalizer": NSNull(),
-            "pre_tokenizer": ["type": "ByteLevel", "add_prefix_space": m["tokenizer.ggml.add_space_prefix"]?.bool ?? false,
-                              "trim_offsets": true, "use_regex": true],
-            "post_processor": ["type": "TemplateProcessing", "single": single, "pair": single, "special_tokens": specials],
-            "decoder": ["type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true],
-            "model": ["type": "BPE", "vocab": vocab, "merges": merges, "dropout": NSNull(), "unk_token": NSNull(),
-                      "continuing_subword_prefix": "", "end_of_word_suffix": "", "fuse_unk": false, "byte_fallback": false,
-                      "ignore_merges": false],
+            "pre_tokenizer": ["type": "Metaspace", "replacement": "▁", "prepend_scheme": prepend, "split": false],
+            "post_processor": post,
+            "decoder": ["type": "Sequence", "decoders": [
+                ["type": "Replace", "pattern": ["String": "▁"], "content": " "], ["type": "ByteFallback"], ["type": "Fuse"],
+                ["type": "Strip", "content": " ", "start": 1, "stop": 0]]],
+            "model": ["type": "BPE", "vocab": vocab, "merges": scoreMerges(tokens: tokens, scores: scores, vocab: vocab),
+                      "dropout": NSNull(), "unk_token": NSNull(), "continuing_subword_prefix": NSNull(), "end_of_word_suffix": NSNull(),
+                      "fuse_unk": true, "byte_fallback": true, "ignore_merges": false],
         ]
+    }
+
+    /// Merges of a SentencePiece vocabulary: every split of every token into two tokens, ordered by
+    /// the merged token's score (then the pieces' lengths), highest first, ties in vocabulary order
+    /// (transformers' `generate_merges` with scores).
+    static func scoreMerges(tokens: [String], scores: [Double], vocab: [String: Int]) -> [[String]] {
+        var merges: [(left: String, right: String, score: Double, leftLength: Int, rightLength: Int, order: Int)] = []
+        var seen = Set<String>()
+        for (i, token) in tokens.enumerated() where seen.insert(token).inserted {
+            let scalars = Array(token.unicodeScalars)
+            var local: [(String, String, Int, Int)] = []
+            for cut in 1..<max(scalars.count, 1) {
+                let l = String(String.UnicodeScalarView(scalars[..<cut])), r = String(String.UnicodeScalarView(scalars[cut...]))
+                if let li = vocab[l], let ri = vocab[r] { local.append((l, r, li, ri)) }
+            }
+            local.sort { ($0.2, $0.3) < ($1.2, $1.3) }
+            for (l, r, _, _) in local {
+                merges.append((l, r, scores[i], l.unicodeScalars.count, r.unicodeScalars.count, merges.count))
+            }
+        }
+        merges.sort {
+            if $0.score != $1.score { return $0.score > $1.score }
+            if $0.leftLength != $1.leftLength { return $0.leftLength > $1.leftLength }
+            if $0.rightLength != $1.rightLength { return $0.rightLength > $1.rightLength }
+            return $0.order < $1.order
+        }
+        return merges.map { [$0.left, $0.right] }
     }
 }
 

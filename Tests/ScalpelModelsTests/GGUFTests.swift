@@ -84,3 +84,23 @@ extension GGUFReadingTests {
         #expect(got.values == want.values)
     }
 }
+
+@Suite("GGUF tokenizers")
+struct GGUFTokenizerTests {
+    struct Case: Decodable {
+        let bytes_b64: String
+        let ids: [Int]
+        var text: String { String(decoding: Data(base64Encoded: bytes_b64)!, as: UTF8.self) }
+    }
+    struct File: Decodable { let cases: [Case] }
+
+    @Test("SentencePiece-style vocabulary (tokens, scores, types) gives the ids of the tokenizer transformers builds")
+    func sentencePiece() throws {
+        let tok = try GGUFCheckpoint.loadTokenizer(TestSupport.fixture("gguf/spm-vocab.gguf"))!
+        let file = try JSONDecoder().decode(File.self, from: Data(contentsOf: URL(fileURLWithPath: TestSupport.fixture("gguf/spm-vocab.expected.json"))))
+        #expect(file.cases.count >= 20)
+        for c in file.cases {
+            #expect(tok.encode(c.text) == c.ids, "\(c.text.debugDescription)")
+        }
+    }
+}
