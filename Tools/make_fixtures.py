@@ -378,26 +378,7 @@ def evaluate(model, tok, path, context, skip, count, text_field="text"):
                 logits = model(torch.tensor([window])).logits[0]
             for i in range(len(window) - 1):
                 preds.append((logits[i], window[i + 1]))
-    total = len(preds)
-    if count is None:
-        count = total - skip
-    chosen = preds[skip:skip + count]
-    portion = preds[:skip] if skip > 0 else chosen
-    counts = Counter(t for _, t in portion)
-    frequent = {t for t, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:50]}
-    loss = top1 = top10 = s_hit = s_n = 0.0
-    for logits, t in chosen:
-        lp = torch.log_softmax(logits.double(), -1)
-        loss -= float(lp[t])
-        rank = int((logits > logits[t]).sum())
-        top1 += rank < 1
-        top10 += rank < 10
-        if t not in frequent:
-            s_n += 1
-            s_hit += rank < 1
-    n = len(chosen)
-    return {"loss": loss / n, "perplexity": math.exp(loss / n), "top1": top1 / n, "top10": top10 / n,
-            "top1_skip50": s_hit / s_n if s_n else 0.0, "predictions": n, "total_predictions": total}
+    return metrics(preds, skip, count)
 
 
 MASK64 = (1 << 64) - 1

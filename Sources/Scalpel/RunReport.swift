@@ -178,7 +178,7 @@ struct BarChart {
 
     func svg() -> String {
         let n = groups.map(\.values.count).max() ?? 0
-        let y1 = max(1, groups.flatMap(\.values).max() ?? 1)
+        let y1 = max(1, groups.flatMap(\.values).max() ?? 1) * 1.08
         let pw = width - left - right, ph = height - top - bottom
         let slot = pw / Double(max(n, 1)), bar = slot * 0.8 / Double(max(groups.count, 1))
         var out = "<svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" font-size=\"12\">\n"

@@ -6,7 +6,7 @@ import ScalpelCore
 /// embeddings and a layer norm, post-norm bidirectional layers, and (when the checkpoint has one)
 /// the MLM head dense → GELU → layer norm → tied decoder + bias. RoBERTa's positions start at
 /// `pad_token_id + 1`.
-public final class BERT: LanguageModel {
+public final class BERT: LanguageModel, StackBacked {
     public enum Flavor: String { case bert, roberta }
 
     public let configJSON: [String: Any]
@@ -115,8 +115,6 @@ public final class BERT: LanguageModel {
         Linear(weight: head.decoder, bias: head.bias)(h.pointer, rows: rows, into: logits)
     }
 
-    public func ffOutput(layer: Int) -> OutputProjection { stack.ffOutput(layer) }
-    public func attentionOutput(layer: Int) -> OutputProjection { stack.attentionOutput(layer) }
 
     public func stateDict() -> [(name: String, tensor: Tensor)] {
         let p = prefix, d = dModel

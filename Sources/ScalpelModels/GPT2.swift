@@ -4,7 +4,7 @@ import ScalpelCore
 
 /// GPT-2: learned positions, pre-norm, Conv1D weights ([in, out], transposed here to [out, in]
 /// and back on export), LM head tied to `wte`.
-public final class GPT2: LanguageModel {
+public final class GPT2: LanguageModel, StackBacked {
     public let configJSON: [String: Any]
     public let shape: ModelShape
     public var headInputWidth: Int { dModel }
@@ -72,8 +72,6 @@ public final class GPT2: LanguageModel {
         Linear(weight: head)(hidden, rows: rows, into: logits)
     }
 
-    public func ffOutput(layer: Int) -> OutputProjection { stack.ffOutput(layer) }
-    public func attentionOutput(layer: Int) -> OutputProjection { stack.attentionOutput(layer) }
 
     public func stateDict() -> [(name: String, tensor: Tensor)] {
         let p = prefix

@@ -4,7 +4,7 @@ import ScalpelCore
 
 /// GPT-NeoX (Pythia): parallel or sequential residual, partial rotary, fused per-head q/k/v,
 /// untied `embed_out`.
-public final class GPTNeoX: LanguageModel {
+public final class GPTNeoX: LanguageModel, StackBacked {
     public let configJSON: [String: Any]
     public let shape: ModelShape
     public var headInputWidth: Int { dModel }
@@ -67,8 +67,6 @@ public final class GPTNeoX: LanguageModel {
         Linear(weight: head)(hidden, rows: rows, into: logits)
     }
 
-    public func ffOutput(layer: Int) -> OutputProjection { stack.ffOutput(layer) }
-    public func attentionOutput(layer: Int) -> OutputProjection { stack.attentionOutput(layer) }
 
     public func stateDict() -> [(name: String, tensor: Tensor)] {
         let p = "gpt_neox."
@@ -99,7 +97,4 @@ enum Embedding {
     }
 }
 
-extension TransformerStack {
-    func ffOutput(_ layer: Int) -> OutputProjection { OutputProjection(weight: layers[layer].down.weight, bias: layers[layer].down.bias) }
-    func attentionOutput(_ layer: Int) -> OutputProjection { OutputProjection(weight: layers[layer].out.weight, bias: layers[layer].out.bias) }
-}
+

@@ -4,7 +4,7 @@ import ScalpelCore
 
 /// The Llama family (`llama`, `mistral`, `qwen2`): RMSNorm, SwiGLU MLP (the FF neuron is
 /// `act(gate)·up`, the input of `down_proj`), rotary, grouped-query attention, Qwen2's q/k/v biases.
-public final class Llama: LanguageModel {
+public final class Llama: LanguageModel, StackBacked {
     public let configJSON: [String: Any]
     public let shape: ModelShape
     public var headInputWidth: Int { dModel }
@@ -75,8 +75,6 @@ public final class Llama: LanguageModel {
         Linear(weight: head)(hidden, rows: rows, into: logits)
     }
 
-    public func ffOutput(layer: Int) -> OutputProjection { stack.ffOutput(layer) }
-    public func attentionOutput(layer: Int) -> OutputProjection { stack.attentionOutput(layer) }
 
     public func stateDict() -> [(name: String, tensor: Tensor)] {
         var out: [(name: String, tensor: Tensor)] = [("model.embed_tokens.weight", embedTokens)] + finalNorm.tensors("model.norm")

@@ -4,7 +4,7 @@ import ScalpelCore
 
 /// OPT (and Galactica, which shares its architecture): learned positions offset by 2,
 /// pre- or post-norm layers, optional `project_in`/`project_out`, LM head tied to the embeddings.
-public final class OPT: LanguageModel {
+public final class OPT: LanguageModel, StackBacked {
     /// `config.json` fields of `model_type: "opt"`, with Hugging Face's defaults.
     public struct Configuration: Decodable {
         public var vocabSize = 50272
@@ -128,14 +128,6 @@ public final class OPT: LanguageModel {
 
     public func logits(hidden: UnsafePointer<Float>, rows: Int, into logits: UnsafeMutablePointer<Float>) {
         Linear(weight: lmHead)(hidden, rows: rows, into: logits)
-    }
-
-    public func ffOutput(layer: Int) -> OutputProjection {
-        OutputProjection(weight: stack.layers[layer].down.weight, bias: stack.layers[layer].down.bias)
-    }
-
-    public func attentionOutput(layer: Int) -> OutputProjection {
-        OutputProjection(weight: stack.layers[layer].out.weight, bias: stack.layers[layer].out.bias)
     }
 
     public func stateDict() -> [(name: String, tensor: Tensor)] {

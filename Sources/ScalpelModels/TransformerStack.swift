@@ -144,3 +144,17 @@ extension Activation {
         }
     }
 }
+
+/// An architecture built on one `TransformerStack`: its pruning hooks are the stack's output projections.
+protocol StackBacked: PrunableModel {
+    var stack: TransformerStack { get }
+}
+
+extension StackBacked {
+    public func ffOutput(layer: Int) -> OutputProjection {
+        OutputProjection(weight: stack.layers[layer].down.weight, bias: stack.layers[layer].down.bias)
+    }
+    public func attentionOutput(layer: Int) -> OutputProjection {
+        OutputProjection(weight: stack.layers[layer].out.weight, bias: stack.layers[layer].out.bias)
+    }
+}

@@ -15,7 +15,7 @@ public protocol ImageClassifier: PrunableModel {
 /// ViT for image classification: patch embedding (a strided convolution, here a matmul over
 /// flattened patches), CLS token, learned positions, pre-norm bidirectional layers, final layer
 /// norm, classifier on the CLS token.
-public final class ViT: ImageClassifier {
+public final class ViT: ImageClassifier, StackBacked {
     public let configJSON: [String: Any]
     public let shape: ModelShape
     public let labels: [String]
@@ -107,8 +107,6 @@ public final class ViT: ImageClassifier {
         return logits
     }
 
-    public func ffOutput(layer: Int) -> OutputProjection { stack.ffOutput(layer) }
-    public func attentionOutput(layer: Int) -> OutputProjection { stack.attentionOutput(layer) }
 
     public func stateDict() -> [(name: String, tensor: Tensor)] {
         let p = "vit.", d = dModel
