@@ -31,7 +31,9 @@ public enum GGUFCheckpoint {
             "num_attention_heads": heads, "num_key_value_heads": kvHeads, "vocab_size": vocab,
             "max_position_embeddings": try int("context_length"),
             "rms_norm_eps": m["\(arch).attention.layer_norm_rms_epsilon"]?.double ?? 1e-6,
+            // both config generations: rope_parameters (transformers 5) and rope_theta (earlier)
             "rope_parameters": ["rope_type": "default", "rope_theta": m["\(arch).rope.freq_base"]?.double ?? 10000.0],
+            "rope_theta": m["\(arch).rope.freq_base"]?.double ?? 10000.0,
             "tie_word_embeddings": gguf.tensors["output.weight"] == nil,
             "hidden_act": "silu",
         ]
