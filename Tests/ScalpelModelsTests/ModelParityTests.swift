@@ -264,3 +264,24 @@ extension RealBERTTests {
         #expect(worst < 1e-4, "max |Δ| = \(worst)")
     }
 }
+
+@Suite("OPT checkpoints in the wild")
+struct OPTNamingTests {
+    @Test("facebook/opt-* checkpoints store 'decoder.' names (OPTModel); they load to the same model")
+    func decoderPrefix() throws {
+        let source = TestSupport.fixture("models/opt-prenorm")
+        let dir = TestSupport.temporaryFolder() + "/opt"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        for f in ["config.json", "tokenizer.json"] { try FileManager.default.copyItem(atPath: source + "/" + f, toPath: dir + "/" + f) }
+        let store = try TensorStore(folder: source)
+        let records = try store.names.map { name -> TensorRecord in
+            let t = try store.tensor(name)
+            return TensorRecord(name: name.replacingOccurrences(of: "model.decoder.", with: "decoder."), shape: t.shape,
+                                floats: UnsafeBufferPointer(start: t.pointer, count: t.count))
+        }
+        try SafetensorsWriter.write(records, to: dir + "/model.safetensors")
+        let ids = [2, 17, 400, 9, 77, 5]
+        let a = try ModelRegistry.load(source).model.logits([ids]), b = try ModelRegistry.load(dir).model.logits([ids])
+        #expect(a.values == b.values)
+    }
+}
