@@ -27,11 +27,8 @@ public enum CheckpointExport {
             // a GGUF source: the tokenizer built from its metadata
             try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys]).write(to: URL(fileURLWithPath: tmp + "/tokenizer.json"))
         }
-        let records = loaded.network.stateDict().map {
-            TensorRecord(name: $0.name, shape: $0.tensor.shape,
-                         floats: UnsafeBufferPointer(start: $0.tensor.pointer, count: $0.tensor.count))
-        }
-        try SafetensorsWriter.write(records, metadata: ["format": "pt", "producer": "scalpel"], to: tmp + "/model.safetensors")
+        try SafetensorsWriter.write(floatTensors: loaded.network.stateDict(), metadata: ["format": "pt", "producer": "scalpel"],
+                                    to: tmp + "/model.safetensors")
         let old = folder + ".old-\(getpid())"
         if fm.fileExists(atPath: folder) { try fm.moveItem(atPath: folder, toPath: old) }
         try fm.moveItem(atPath: tmp, toPath: folder)

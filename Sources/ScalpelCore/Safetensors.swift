@@ -162,29 +162,33 @@ public struct TensorRecord {
 }
 
 public enum SafetensorsWriter {
-    /// The file's bytes: tensors in name order, header padded with spaces to 8 bytes.
-    public static func encode(_ records: [TensorRecord], metadata: [String: String] = [:]) -> Data {
-        let sorted = records.sorted { $0.name < $1.name }
-        var header = "{"
+    /// The 8-byte length and the JSON header, padded with spaces to 8 bytes, for tensors laid out
+    /// one after another in the given order.
+    static func header(_ entries: [(name: String, dtype: DType, shape: [Int], bytes: Int)], metadata: [String: String]) -> Data {
         var parts: [String] = []
         if !metadata.isEmpty {
             let items = metadata.keys.sorted().map { "\(jsonString($0)):\(jsonString(metadata[$0]!))" }
             parts.append("\"__metadata__\":{\(items.joined(separator: ","))}")
         }
         var offset = 0
-        for r in sorted {
-            let shape = r.shape.map(String.init).joined(separator: ",")
-            parts.append("\(jsonString(r.name)):{\"dtype\":\"\(r.dtype.rawValue)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + r.bytes.count)]}")
-            offset += r.bytes.count
+        for e in entries {
+            let shape = e.shape.map(String.init).joined(separator: ",")
+            parts.append("\(jsonString(e.name)):{\"dtype\":\"\(e.dtype.rawValue)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + e.bytes)]}")
+            offset += e.bytes
         }
-        header += parts.joined(separator: ",") + "}"
-        var headerBytes = Data(header.utf8)
-        while headerBytes.count % 8 != 0 { headerBytes.append(0x20) }
+        var json = Data(("{" + parts.joined(separator: ",") + "}").utf8)
+        while json.count % 8 != 0 { json.append(0x20) }
         var out = Data()
-        out.reserveCapacity(8 + headerBytes.count + offset)
-        var length = UInt64(headerBytes.count).littleEndian
+        var length = UInt64(json.count).littleEndian
         withUnsafeBytes(of: &length) { out.append(contentsOf: $0) }
-        out.append(headerBytes)
+        out.append(json)
+        return out
+    }
+
+    /// The file's bytes: tensors in name order.
+    public static func encode(_ records: [TensorRecord], metadata: [String: String] = [:]) -> Data {
+        let sorted = records.sorted { $0.name < $1.name }
+        var out = header(sorted.map { ($0.name, $0.dtype, $0.shape, $0.bytes.count) }, metadata: metadata)
         for r in sorted { out.append(r.bytes) }
         return out
     }
@@ -192,6 +196,33 @@ public enum SafetensorsWriter {
     /// Writes the records to `path` atomically.
     public static func write(_ records: [TensorRecord], metadata: [String: String] = [:], to path: String) throws {
         try writeAtomically(encode(records, metadata: metadata), to: path)
+    }
+
+    /// Writes Float32 tensors straight from their buffers (the file is never assembled in memory),
+    /// in name order, to a temporary file beside `path`, then renames it into place.
+    public static func write(floatTensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:], to path: String) throws {
+        let sorted = floatTensors.sorted { $0.name < $1.name }
+        let head = header(sorted.map { ($0.name, .f32, $0.tensor.shape, 4 * $0.tensor.count) }, metadata: metadata)
+        let url = URL(fileURLWithPath: path)
+        let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
+        guard FileManager.default.createFile(atPath: tmp.path, contents: nil), let handle = try? FileHandle(forWritingTo: tmp) else {
+            throw ScalpelError.invalidFile(path: path, reason: "cannot create the output file")
+        }
+        do {
+            try handle.write(contentsOf: head)
+            for t in sorted {
+                try handle.write(contentsOf: Data(bytesNoCopy: t.tensor.pointer, count: 4 * t.tensor.count, deallocator: .none))
+            }
+            try handle.close()
+        } catch {
+            try? handle.close()
+            try? FileManager.default.removeItem(at: tmp)
+            throw ScalpelError.invalidFile(path: path, reason: "cannot write: \(error.localizedDescription)")
+        }
+        guard rename(tmp.path, url.path) == 0 else {
+            try? FileManager.default.removeItem(at: tmp)
+            throw ScalpelError.invalidFile(path: path, reason: "cannot rename temporary file into place")
+        }
     }
 
     static func jsonString(_ s: String) -> String {

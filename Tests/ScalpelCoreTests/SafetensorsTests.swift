@@ -137,3 +137,16 @@ struct SafetensorsTests {
         }
     }
 }
+
+extension SafetensorsTests {
+    @Test("streaming Float32 writes give the same bytes as the in-memory encoder")
+    func streamingEqualsEncoded() throws {
+        let a = Tensor(shape: [2, 3], values: [1, 2, 3, 4, 5, 6]), b = Tensor(shape: [1], values: [-7.5])
+        let path = TestSupport.temporaryFolder() + "/s.safetensors"
+        try SafetensorsWriter.write(floatTensors: [("z.b", b), ("a.w", a)], metadata: ["k": "v"], to: path)
+        let expected = SafetensorsWriter.encode([TensorRecord(name: "z.b", shape: [1], floats: b.values),
+                                                 TensorRecord(name: "a.w", shape: [2, 3], floats: a.values)], metadata: ["k": "v"])
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == expected)
+        #expect(try SafetensorsFile(path: path).floatTensor("a.w").values == a.values)
+    }
+}
