@@ -6,43 +6,21 @@ import ScalpelCore
 /// pre- or post-norm layers, optional `project_in`/`project_out`, LM head tied to the embeddings.
 public final class OPT: LanguageModel, StackBacked {
     /// `config.json` fields of `model_type: "opt"`, with Hugging Face's defaults.
-    public struct Configuration: Decodable {
-        public var vocabSize = 50272
-        public var hiddenSize = 768
-        public var numHiddenLayers = 12
-        public var ffnDim = 3072
-        public var numAttentionHeads = 12
-        public var maxPositionEmbeddings = 2048
-        public var doLayerNormBefore = true
-        public var removeFinalLayerNorm = false
+    public struct Configuration {
+        public var vocabSize, hiddenSize, numHiddenLayers, ffnDim, numAttentionHeads, maxPositionEmbeddings: Int
+        public var doLayerNormBefore, removeFinalLayerNorm, enableBias, layerNormElementwiseAffine, tieWordEmbeddings: Bool
         public var wordEmbedProjDim: Int?
-        public var activationFunction = "relu"
-        public var enableBias = true
-        public var layerNormElementwiseAffine = true
-        public var tieWordEmbeddings = true
+        public var activationFunction: String
 
-        enum CodingKeys: String, CodingKey {
-            case vocabSize = "vocab_size", hiddenSize = "hidden_size", numHiddenLayers = "num_hidden_layers"
-            case ffnDim = "ffn_dim", numAttentionHeads = "num_attention_heads"
-            case maxPositionEmbeddings = "max_position_embeddings", doLayerNormBefore = "do_layer_norm_before"
-            case removeFinalLayerNorm = "_remove_final_layer_norm", wordEmbedProjDim = "word_embed_proj_dim"
-            case activationFunction = "activation_function", enableBias = "enable_bias"
-            case layerNormElementwiseAffine = "layer_norm_elementwise_affine", tieWordEmbeddings = "tie_word_embeddings"
-        }
-
-        public init(from decoder: Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            func read<T: Decodable>(_ key: CodingKeys, _ value: inout T) throws {
-                if let v = try c.decodeIfPresent(T.self, forKey: key) { value = v }
-            }
-            try read(.vocabSize, &vocabSize); try read(.hiddenSize, &hiddenSize)
-            try read(.numHiddenLayers, &numHiddenLayers); try read(.ffnDim, &ffnDim)
-            try read(.numAttentionHeads, &numAttentionHeads); try read(.maxPositionEmbeddings, &maxPositionEmbeddings)
-            try read(.doLayerNormBefore, &doLayerNormBefore); try read(.removeFinalLayerNorm, &removeFinalLayerNorm)
-            wordEmbedProjDim = try c.decodeIfPresent(Int.self, forKey: .wordEmbedProjDim)
-            try read(.activationFunction, &activationFunction); try read(.enableBias, &enableBias)
-            try read(.layerNormElementwiseAffine, &layerNormElementwiseAffine)
-            try read(.tieWordEmbeddings, &tieWordEmbeddings)
+        public init(_ c: ConfigReader) throws {
+            vocabSize = try c.int("vocab_size", 50272); hiddenSize = try c.int("hidden_size", 768)
+            numHiddenLayers = try c.int("num_hidden_layers", 12); ffnDim = try c.int("ffn_dim", 3072)
+            numAttentionHeads = try c.int("num_attention_heads", 12); maxPositionEmbeddings = try c.int("max_position_embeddings", 2048)
+            doLayerNormBefore = try c.bool("do_layer_norm_before", true); removeFinalLayerNorm = try c.bool("_remove_final_layer_norm", false)
+            wordEmbedProjDim = try c.optionalInt("word_embed_proj_dim")
+            activationFunction = try c.string("activation_function", "relu"); enableBias = try c.bool("enable_bias", true)
+            layerNormElementwiseAffine = try c.bool("layer_norm_elementwise_affine", true)
+            tieWordEmbeddings = try c.bool("tie_word_embeddings", true)
         }
 
         var embedDim: Int { wordEmbedProjDim ?? hiddenSize }
@@ -60,7 +38,8 @@ public final class OPT: LanguageModel, StackBacked {
     /// The prefix of tensor names in this checkpoint ("model.decoder." or "decoder.").
     let prefix: String
 
-    public init(config: Configuration, json: [String: Any], store: TensorSource, configPath: String) throws {
+    public init(json: [String: Any], store: TensorSource, configPath: String) throws {
+        let config = try Configuration(ConfigReader(json: json, path: configPath))
         self.config = config
         self.configJSON = json
         let d = config.hiddenSize, e = config.embedDim, f = config.ffnDim, V = config.vocabSize

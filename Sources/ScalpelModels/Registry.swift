@@ -31,22 +31,20 @@ public struct LoadedModel {
 /// Maps `config.json`'s `model_type` to the architecture that reads it.
 /// Adding an architecture is one file plus one line here (see docs/adding-a-model.md).
 public enum ModelRegistry {
-    typealias Builder = (_ data: Data, _ json: [String: Any], _ store: TensorSource, _ configPath: String, _ tokenizer: Tokenizer?) throws -> PrunableModel
+    typealias Builder = (_ json: [String: Any], _ store: TensorSource, _ configPath: String, _ tokenizer: Tokenizer?) throws -> PrunableModel
 
     static let builders: [String: Builder] = [
-        "opt": { data, json, store, path, _ in
-            try OPT(config: ConfigFile.decode(OPT.Configuration.self, from: data, path: path), json: json, store: store, configPath: path)
-        },
-        "gpt_neox": { _, json, store, path, _ in try GPTNeoX(json: json, store: store, configPath: path) },
-        "gpt2": { _, json, store, path, _ in try GPT2(json: json, store: store, configPath: path) },
-        "llama": { _, json, store, path, _ in try Llama(json: json, store: store, configPath: path, modelType: "llama") },
-        "mistral": { _, json, store, path, _ in try Llama(json: json, store: store, configPath: path, modelType: "mistral") },
-        "qwen2": { _, json, store, path, _ in try Llama(json: json, store: store, configPath: path, modelType: "qwen2") },
-        "bert": { _, json, store, path, tok in
+        "opt": { json, store, path, _ in try OPT(json: json, store: store, configPath: path) },
+        "gpt_neox": { json, store, path, _ in try GPTNeoX(json: json, store: store, configPath: path) },
+        "gpt2": { json, store, path, _ in try GPT2(json: json, store: store, configPath: path) },
+        "llama": { json, store, path, _ in try Llama(json: json, store: store, configPath: path, modelType: "llama") },
+        "mistral": { json, store, path, _ in try Llama(json: json, store: store, configPath: path, modelType: "mistral") },
+        "qwen2": { json, store, path, _ in try Llama(json: json, store: store, configPath: path, modelType: "qwen2") },
+        "bert": { json, store, path, tok in
             try BERT(json: json, store: store, configPath: path, flavor: .bert, maskToken: tok?.id(of: "[MASK]"))
         },
-        "vit": { _, json, store, path, _ in try ViT(json: json, store: store, configPath: path) },
-        "roberta": { _, json, store, path, tok in
+        "vit": { json, store, path, _ in try ViT(json: json, store: store, configPath: path) },
+        "roberta": { json, store, path, tok in
             try BERT(json: json, store: store, configPath: path, flavor: .roberta, maskToken: tok?.id(of: "<mask>"))
         },
     ]
@@ -80,7 +78,7 @@ public enum ModelRegistry {
         let store = try TensorStore(folder: folder)
         let tokenizerPath = (folder as NSString).appendingPathComponent("tokenizer.json")
         let tokenizer = FileManager.default.fileExists(atPath: tokenizerPath) ? try Tokenizer(path: tokenizerPath) : nil
-        let model = try build(data, json, store, configPath, tokenizer)
+        let model = try build(json, store, configPath, tokenizer)
         let preprocessorPath = (folder as NSString).appendingPathComponent("preprocessor_config.json")
         let preprocessor = FileManager.default.fileExists(atPath: preprocessorPath) ? try ImagePreprocessor(path: preprocessorPath) : nil
         if model is ImageClassifier && preprocessor == nil {
