@@ -4,7 +4,7 @@ import ScalpelCore
 
 /// GPT-2: learned positions, pre-norm, Conv1D weights ([in, out], transposed here to [out, in]
 /// and back on export), LM head tied to `wte`.
-public final class GPT2: LanguageModel, StackBacked {
+public final class GPT2: MatrixHead, StackBacked {
     public let configJSON: [String: Any]
     public let shape: ModelShape
     public var headInputWidth: Int { dModel }
@@ -66,10 +66,6 @@ public final class GPT2: LanguageModel, StackBacked {
         stack.forward(x, lengths: sequences.map(\.count), probe: probe)
         finalNorm.apply(x.pointer, x.pointer, rows: x.shape[0], dim: dModel)
         return x
-    }
-
-    public func logits(hidden: UnsafePointer<Float>, rows: Int, into logits: UnsafeMutablePointer<Float>) {
-        Linear(weight: head)(hidden, rows: rows, into: logits)
     }
 
 

@@ -4,7 +4,7 @@ import ScalpelCore
 
 /// GPT-NeoX (Pythia): parallel or sequential residual, partial rotary, fused per-head q/k/v,
 /// untied `embed_out`.
-public final class GPTNeoX: LanguageModel, StackBacked {
+public final class GPTNeoX: RotaryDecoder {
     public let configJSON: [String: Any]
     public let shape: ModelShape
     public var headInputWidth: Int { dModel }
@@ -56,16 +56,7 @@ public final class GPTNeoX: LanguageModel, StackBacked {
                                  rotary: try Rotary(config: json, headWidth: dh, defaultFraction: 0.25, path: configPath))
     }
 
-    public func hiddenStates(_ sequences: [[Int]], probe: ActivationProbe?) -> Tensor {
-        let x = Embedding.gather(embedIn, sequences)
-        stack.forward(x, lengths: sequences.map(\.count), probe: probe)
-        finalNorm.apply(x.pointer, x.pointer, rows: x.shape[0], dim: dModel)
-        return x
-    }
-
-    public func logits(hidden: UnsafePointer<Float>, rows: Int, into logits: UnsafeMutablePointer<Float>) {
-        Linear(weight: head)(hidden, rows: rows, into: logits)
-    }
+    var embedding: Tensor { embedIn }
 
 
     public func stateDict() -> [(name: String, tensor: Tensor)] {

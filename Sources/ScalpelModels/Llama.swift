@@ -4,7 +4,7 @@ import ScalpelCore
 
 /// The Llama family (`llama`, `mistral`, `qwen2`): RMSNorm, SwiGLU MLP (the FF neuron is
 /// `act(gate)·up`, the input of `down_proj`), rotary, grouped-query attention, Qwen2's q/k/v biases.
-public final class Llama: LanguageModel, StackBacked {
+public final class Llama: RotaryDecoder {
     public let configJSON: [String: Any]
     public let shape: ModelShape
     public var headInputWidth: Int { dModel }
@@ -64,16 +64,7 @@ public final class Llama: LanguageModel, StackBacked {
                                  rotary: try Rotary(config: json, headWidth: dh, defaultFraction: 1, path: configPath))
     }
 
-    public func hiddenStates(_ sequences: [[Int]], probe: ActivationProbe?) -> Tensor {
-        let x = Embedding.gather(embedTokens, sequences)
-        stack.forward(x, lengths: sequences.map(\.count), probe: probe)
-        finalNorm.apply(x.pointer, x.pointer, rows: x.shape[0], dim: dModel)
-        return x
-    }
-
-    public func logits(hidden: UnsafePointer<Float>, rows: Int, into logits: UnsafeMutablePointer<Float>) {
-        Linear(weight: head)(hidden, rows: rows, into: logits)
-    }
+    var embedding: Tensor { embedTokens }
 
 
     public func stateDict() -> [(name: String, tensor: Tensor)] {

@@ -4,7 +4,7 @@ import ScalpelCore
 
 /// OPT (and Galactica, which shares its architecture): learned positions offset by 2,
 /// pre- or post-norm layers, optional `project_in`/`project_out`, LM head tied to the embeddings.
-public final class OPT: LanguageModel, StackBacked {
+public final class OPT: MatrixHead, StackBacked {
     /// `config.json` fields of `model_type: "opt"`, with Hugging Face's defaults.
     public struct Configuration {
         public var vocabSize, hiddenSize, numHiddenLayers, ffnDim, numAttentionHeads, maxPositionEmbeddings: Int
@@ -105,9 +105,7 @@ public final class OPT: LanguageModel, StackBacked {
         return out
     }
 
-    public func logits(hidden: UnsafePointer<Float>, rows: Int, into logits: UnsafeMutablePointer<Float>) {
-        Linear(weight: lmHead)(hidden, rows: rows, into: logits)
-    }
+    var head: Tensor { lmHead }
 
     public func stateDict() -> [(name: String, tensor: Tensor)] {
         let p = prefix, d = config.hiddenSize

@@ -158,3 +158,30 @@ extension StackBacked {
         OutputProjection(weight: stack.layers[layer].out.weight, bias: stack.layers[layer].out.bias)
     }
 }
+
+/// A language model whose LM head is one [vocabulary, headInputWidth] matrix.
+protocol MatrixHead: LanguageModel {
+    var head: Tensor { get }
+}
+
+extension MatrixHead {
+    public func logits(hidden: UnsafePointer<Float>, rows: Int, into logits: UnsafeMutablePointer<Float>) {
+        Linear(weight: head)(hidden, rows: rows, into: logits)
+    }
+}
+
+/// A decoder whose positions live inside attention (rotary): token embedding, the stack, a final norm.
+protocol RotaryDecoder: MatrixHead, StackBacked {
+    var embedding: Tensor { get }
+    var finalNorm: Norm { get }
+    var dModel: Int { get }
+}
+
+extension RotaryDecoder {
+    public func hiddenStates(_ sequences: [[Int]], probe: ActivationProbe?) -> Tensor {
+        let x = Embedding.gather(embedding, sequences)
+        stack.forward(x, lengths: sequences.map(\.count), probe: probe)
+        finalNorm.apply(x.pointer, x.pointer, rows: x.shape[0], dim: dModel)
+        return x
+    }
+}
