@@ -137,13 +137,14 @@ void sc_silu(float *x, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + fast_expf(-x[i]));
 }
 
-void sc_causal_softmax(float *scores, size_t T, size_t ldS) {
-    for (size_t i = 0; i < T; i++) {
+void sc_causal_softmax(float *scores, size_t rows, size_t cols, size_t ldS, size_t offset) {
+    for (size_t i = 0; i < rows; i++) {
         float *row = scores + i * ldS;
-        float m = max_f(row, i + 1);
-        float inv = (float)(1.0 / exp_sum(row, row, i + 1, m));
-        for (size_t j = 0; j <= i; j++) row[j] *= inv;
-        for (size_t j = i + 1; j < T; j++) row[j] = 0.0f;
+        size_t n = offset + i + 1;
+        float m = max_f(row, n);
+        float inv = (float)(1.0 / exp_sum(row, row, n, m));
+        for (size_t j = 0; j < n; j++) row[j] *= inv;
+        for (size_t j = n; j < cols; j++) row[j] = 0.0f;
     }
 }
 

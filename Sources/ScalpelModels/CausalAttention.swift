@@ -48,14 +48,32 @@ public enum CausalAttention {
             let q = base + layout.qOffset + h * layout.headStride
             let k = base + layout.kOffset + (h / group) * layout.headStride
             let v = base + layout.vOffset + (h / group) * layout.headStride
-            let scores = scratch[worker].reserve(T * T)
-            // scores: [T, T] = scale · q: [T, dh] · k: [T, dh]ᵀ
-            BLAS.gemm(m: T, n: T, k: dh, a: q, lda: ld, b: k, ldb: ld, transposeB: true,
-                      c: scores, ldc: T, alpha: scale)
-            if causal { sc_causal_softmax(scores, T, T) } else { sc_softmax_rows(scores, T, T) }
-            // out_sh: [T, dh] = scores: [T, T] · v: [T, dh]
-            BLAS.gemm(m: T, n: dh, k: T, a: scores, lda: T, b: v, ldb: ld, transposeB: false,
-                      c: o.pointer + starts[s] * outStride + h * dh, ldc: outStride)
+            let out = o.pointer + starts[s] * outStride + h * dh
+            guard causal else {
+                let scores = scratch[worker].reserve(T * T)
+                // scores: [T, T] = scale · q: [T, dh] · k: [T, dh]ᵀ
+                BLAS.gemm(m: T, n: T, k: dh, a: q, lda: ld, b: k, ldb: ld, transposeB: true, c: scores, ldc: T, alpha: scale)
+                sc_softmax_rows(scores, T, T)
+                // out_sh: [T, dh] = scores: [T, T] · v: [T, dh]
+                BLAS.gemm(m: T, n: dh, k: T, a: scores, lda: T, b: v, ldb: ld, transposeB: false, c: out, ldc: outStride)
+                return
+            }
+            // causal: query blocks of `block` rows see only the keys up to their last row,
+            // so the masked upper triangle is (mostly) never computed
+            let block = 128
+            let scores = scratch[worker].reserve(min(block, T) * T)
+            var r0 = 0
+            while r0 < T {
+                let rows = min(block, T - r0), keys = r0 + rows
+                // scores: [rows, keys] = scale · q[r0..<r0+rows] · k[0..<keys]ᵀ
+                BLAS.gemm(m: rows, n: keys, k: dh, a: q + r0 * ld, lda: ld, b: k, ldb: ld, transposeB: true,
+                          c: scores, ldc: keys, alpha: scale)
+                sc_causal_softmax(scores, rows, keys, keys, r0)
+                // out[r0..<r0+rows]: [rows, dh] = scores: [rows, keys] · v[0..<keys]: [keys, dh]
+                BLAS.gemm(m: rows, n: dh, k: keys, a: scores, lda: keys, b: v, ldb: ld, transposeB: false,
+                          c: out + r0 * outStride, ldc: outStride)
+                r0 += rows
+            }
         }
     }
 }

@@ -32,10 +32,15 @@ struct KernelTests {
     @Test("causal softmax rows sum to one and hide the future")
     func causalSoftmax() {
         var s: [Float] = [1, 9, 9, 2, 3, 9, 0, 0, 0]
-        sc_causal_softmax(&s, 3, 3)
+        sc_causal_softmax(&s, 3, 3, 3, 0)
         #expect(s[0] == 1 && s[1] == 0 && s[2] == 0)
         #expect(abs(s[3] + s[4] - 1) < 1e-6 && s[5] == 0)
         #expect(abs(s[6] - 1.0 / 3) < 1e-6)
+        // a block of queries starting at position 1: row 0 sees keys 0...1, row 1 sees 0...2
+        var b: [Float] = [0, 0, 5, 0, 0, 0]
+        sc_causal_softmax(&b, 2, 3, 3, 1)
+        #expect(abs(b[0] - 0.5) < 1e-6 && abs(b[1] - 0.5) < 1e-6 && b[2] == 0)
+        #expect(abs(b[3] + b[4] + b[5] - 1) < 1e-6)
     }
 
     @Test("Parallel.forEach visits every index once for any thread count")

@@ -43,9 +43,10 @@ void sc_gelu_tanh(float *x, size_t n);
 /* x: [n] in place. SiLU: x * sigmoid(x). */
 void sc_silu(float *x, size_t n);
 
-/* scores: [T, ldS] rows of attention scores for one (sequence, head), query i sees keys 0...i.
- * Each row i is replaced by softmax over its first i+1 entries; entries after i are set to 0. */
-void sc_causal_softmax(float *scores, size_t T, size_t ldS);
+/* scores: [rows, cols] (row stride ldS) of attention scores for one block of queries of one
+ * (sequence, head); query row i is position offset + i and sees keys 0...offset+i. Each row is
+ * replaced by the softmax over those entries; the entries after them (up to cols) are set to 0. */
+void sc_causal_softmax(float *scores, size_t rows, size_t cols, size_t ldS, size_t offset);
 
 /* logits: [V] for one position, target: its next token.
  * Returns the cross-entropy -log softmax(logits)[target] (computed in double) and writes
