@@ -124,11 +124,7 @@ public final class BERT: LanguageModel, StackBacked {
         out += embeddingNorm.tensors(p + "embeddings.LayerNorm")
         for (i, layer) in stack.layers.enumerated() {
             let l = p + "encoder.layer.\(i)."
-            for (j, name) in ["query", "key", "value"].enumerated() {
-                let s = layer.qkv.slice(rows: j * d, count: d)
-                out.append((l + "attention.self.\(name).weight", s.weight))
-                if let b = s.bias { out.append((l + "attention.self.\(name).bias", b)) }
-            }
+            out += StateDict.unstack(layer.qkv, ["query", "key", "value"].map { (l + "attention.self." + $0, d) })
             out += StateDict.linear(layer.out, l + "attention.output.dense") + layer.attentionNorm.tensors(l + "attention.output.LayerNorm")
             out += StateDict.linear(layer.up, l + "intermediate.dense") + StateDict.linear(layer.down, l + "output.dense")
             out += layer.mlpNorm.tensors(l + "output.LayerNorm")

@@ -75,17 +75,9 @@ public final class Llama: RotaryDecoder {
         for (i, layer) in stack.layers.enumerated() {
             let l = "model.layers.\(i)."
             out += layer.attentionNorm.tensors(l + "input_layernorm") + layer.mlpNorm.tensors(l + "post_attention_layernorm")
-            for (name, start, count) in [("q_proj", 0, q), ("k_proj", q, kv), ("v_proj", q + kv, kv)] {
-                let s = layer.qkv.slice(rows: start, count: count)
-                out.append((l + "self_attn.\(name).weight", s.weight))
-                if let b = s.bias { out.append((l + "self_attn.\(name).bias", b)) }
-            }
+            out += StateDict.unstack(layer.qkv, [(l + "self_attn.q_proj", q), (l + "self_attn.k_proj", kv), (l + "self_attn.v_proj", kv)])
             out += StateDict.linear(layer.out, l + "self_attn.o_proj")
-            for (name, start) in [("gate_proj", 0), ("up_proj", f)] {
-                let s = layer.up.slice(rows: start, count: f)
-                out.append((l + "mlp.\(name).weight", s.weight))
-                if let b = s.bias { out.append((l + "mlp.\(name).bias", b)) }
-            }
+            out += StateDict.unstack(layer.up, [(l + "mlp.gate_proj", f), (l + "mlp.up_proj", f)])
             out += StateDict.linear(layer.down, l + "mlp.down_proj")
         }
         return out

@@ -116,11 +116,7 @@ public final class OPT: MatrixHead, StackBacked {
         if !config.tieWordEmbeddings { out.append(("lm_head.weight", lmHead)) }
         for (i, layer) in stack.layers.enumerated() {
             let l = p + "layers.\(i)."
-            for (j, name) in ["q_proj", "k_proj", "v_proj"].enumerated() {
-                let s = layer.qkv.slice(rows: j * d, count: d)
-                out.append((l + "self_attn.\(name).weight", s.weight))
-                if let b = s.bias { out.append((l + "self_attn.\(name).bias", b)) }
-            }
+            out += StateDict.unstack(layer.qkv, ["q_proj", "k_proj", "v_proj"].map { (l + "self_attn." + $0, d) })
             out += StateDict.linear(layer.out, l + "self_attn.out_proj") + StateDict.linear(layer.up, l + "fc1")
                 + StateDict.linear(layer.down, l + "fc2")
             out += layer.attentionNorm.tensors(l + "self_attn_layer_norm") + layer.mlpNorm.tensors(l + "final_layer_norm")
@@ -133,5 +129,15 @@ public final class OPT: MatrixHead, StackBacked {
 enum StateDict {
     static func linear(_ l: Linear, _ name: String) -> [(name: String, tensor: Tensor)] {
         [(name + ".weight", l.weight)] + (l.bias.map { [(name + ".bias", $0)] } ?? [])
+    }
+
+    /// A fused Linear (`Linear.stacked`) back as its parts: consecutive row blocks under their own names.
+    static func unstack(_ l: Linear, _ parts: [(name: String, rows: Int)]) -> [(name: String, tensor: Tensor)] {
+        var start = 0
+        return parts.flatMap { part -> [(name: String, tensor: Tensor)] in
+            let s = l.slice(rows: start, count: part.rows)
+            start += part.rows
+            return linear(Linear(weight: s.weight, bias: s.bias), part.name)
+        }
     }
 }

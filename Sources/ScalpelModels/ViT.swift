@@ -117,11 +117,7 @@ public final class ViT: ImageClassifier, StackBacked {
         out += finalNorm.tensors(p + "layernorm") + StateDict.linear(classifier, "classifier")
         for (i, layer) in stack.layers.enumerated() {
             let l = p + "encoder.layer.\(i)."
-            for (j, name) in ["query", "key", "value"].enumerated() {
-                let s = layer.qkv.slice(rows: j * d, count: d)
-                out.append((l + "attention.attention.\(name).weight", s.weight))
-                if let b = s.bias { out.append((l + "attention.attention.\(name).bias", b)) }
-            }
+            out += StateDict.unstack(layer.qkv, ["query", "key", "value"].map { (l + "attention.attention." + $0, d) })
             out += StateDict.linear(layer.out, l + "attention.output.dense")
             out += StateDict.linear(layer.up, l + "intermediate.dense") + StateDict.linear(layer.down, l + "output.dense")
             out += layer.attentionNorm.tensors(l + "layernorm_before") + layer.mlpNorm.tensors(l + "layernorm_after")
