@@ -35,8 +35,6 @@ public struct SHA256 {
         if start < bytes.count { buffer.append(contentsOf: bytes[start...]) }
     }
 
-    public mutating func update(_ data: Data) { data.withUnsafeBytes { update($0) } }
-
     public mutating func finalize() -> String {
         let bits = length &* 8
         var pad: [UInt8] = [0x80]

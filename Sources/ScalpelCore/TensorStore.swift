@@ -61,11 +61,6 @@ public final class TensorStore: TensorSource, @unchecked Sendable {
 
     public func contains(_ name: String) -> Bool { location[name] != nil }
 
-    /// The shape of a tensor, if present.
-    public func shape(_ name: String) -> [Int]? {
-        location[name].map { files[$0].tensors[name]!.shape }
-    }
-
     /// A Float32 tensor, checked against `shape` when given.
     public func tensor(_ name: String, shape expected: [Int]?) throws -> Tensor {
         guard let i = location[name] else {

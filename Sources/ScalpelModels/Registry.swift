@@ -13,9 +13,8 @@ public struct LoadedModel {
     /// tokenizer.json contents to export when the source has no tokenizer.json file (GGUF).
     public var tokenizerJSON: [String: Any]? = nil
 
-    /// The model as a language model; only for checkpoints where `isLanguageModel` (checked by `requireLanguageModel`).
+    /// The model as a language model; only for language-model checkpoints (check with `requireLanguageModel`).
     public var model: LanguageModel { network as! LanguageModel }
-    public var isLanguageModel: Bool { network is LanguageModel }
     /// The model as an image classifier, if it is one.
     public var imageClassifier: ImageClassifier? { network as? ImageClassifier }
 

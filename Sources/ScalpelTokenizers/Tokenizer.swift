@@ -70,9 +70,6 @@ public final class Tokenizer: @unchecked Sendable {
     /// Ids of the added tokens marked special (`<s>`, `[CLS]`, ...).
     public var specialTokenIDs: Set<Int> { Set(added.filter(\.special).map(\.id)) }
 
-    /// Size of the vocabulary including added tokens (largest id + 1).
-    public var vocabularySize: Int { (idToToken.keys.max() ?? -1) + 1 }
-
     /// The id of a token string, if it is in the vocabulary or an added token.
     public func id(of token: String) -> Int? {
         if let t = added.first(where: { $0.content.elementsEqual(token.unicodeScalars) }) { return t.id }
