@@ -35,7 +35,7 @@ struct Collect: ParsableCommand {
     var out: String
 
     func run() throws {
-        if let threads { Parallel.threads = max(1, threads) }
+        try applyThreads(threads)
         if !merge.isEmpty {
             guard model == nil, data == nil else { throw ValidationError("--merge takes no --model or --data") }
             var total = try Statistics(path: merge[0])

@@ -26,7 +26,7 @@ struct Demo: ParsableCommand {
     @Option(help: "Threads (default: all cores).") var threads: Int?
 
     func run() throws {
-        Parallel.threads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        try applyThreads(threads)
         for path in [model, data + "/code", data + "/prose"] where !FileManager.default.fileExists(atPath: path) {
             throw ScalpelError.invalidArgument("\(path) is missing: run `bash Tools/setup.sh --demo` first")
         }

@@ -35,12 +35,11 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Threads for BLAS and Scalpel's own loops (default: all cores).")
     var threads: Int?
 
-    func apply() throws {
-        if let threads {
-            guard threads >= 1 else { throw ScalpelError.invalidArgument("--threads must be at least 1 (got \(threads))") }
-            Parallel.threads = threads
-        } else {
-            Parallel.threads = ProcessInfo.processInfo.activeProcessorCount
-        }
-    }
+    func apply() throws { try applyThreads(threads) }
+}
+
+/// Sets the thread count every command shares: `--threads N`, or all cores.
+func applyThreads(_ threads: Int?) throws {
+    if let threads, threads < 1 { throw ScalpelError.invalidArgument("--threads must be at least 1 (got \(threads))") }
+    Parallel.threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
 }

@@ -43,7 +43,7 @@ struct Prune: ParsableCommand {
     @Option(help: "Continue the interrupted run in this folder (its stored settings are used).") var resume: String?
 
     func run() throws {
-        Parallel.threads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        try applyThreads(threads)
         let run: PruningRun
         if let resume {
             guard out == nil || out == resume else { throw ValidationError("--resume continues a run in place; drop --out") }

@@ -20,7 +20,7 @@ struct Sgemm: ParsableCommand {
     var threads: Int?
 
     func run() throws {
-        Parallel.threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
+        try applyThreads(threads)
         let a = Tensor(zeros: [m, k]), b = Tensor(zeros: [n, k]), c = Tensor(zeros: [m, n])
         for i in 0..<a.count { a[i] = Float(i % 7) * 0.01 }
         for i in 0..<b.count { b[i] = Float(i % 5) * 0.01 }

@@ -70,6 +70,12 @@ struct CommandLineTests {
                                containing: "exceeds the model's position limit 128")
     }
 
+    @Test("--threads below 1 is refused the same way by every command", arguments: ["eval", "prune", "collect"])
+    func threadsBelowOne(command: String) throws {
+        try expectOneLineError([command, "--model", model, "--threads", "0"] + (command == "eval" ? ["--data", "x"] : ["--out", "/tmp/never"]),
+                               containing: "--threads must be at least 1 (got 0)")
+    }
+
     @Test func idOutsideVocabulary() throws {
         try expectOneLineError(["logits", "--model", model, "--ids", "1,2,5000", "--out", "/tmp/never.safetensors"],
                                containing: "token id 5000 is outside the vocabulary")
