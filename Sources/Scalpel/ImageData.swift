@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import ScalpelCore
 import ScalpelModels
@@ -99,11 +100,9 @@ public struct ImageEvaluator {
             let logits = model.classify(try pixels(batch), probe: nil)
             let V = logits.shape[1]
             for (j, ex) in batch.enumerated() {
-                let row = UnsafeBufferPointer(start: logits.pointer + j * V, count: V)
-                let m = row.max()!
-                let lse = log(row.reduce(0.0) { $0 + exp(Double($1 - m)) }) + Double(m)
-                loss += lse - Double(row[ex.label])
-                let rank = row.filter { $0 > row[ex.label] }.count
+                // the same cross-entropy and rank kernel as text evaluation
+                var rank = 0
+                loss += sc_cross_entropy_rank(logits.pointer + j * V, V, ex.label, &rank)
                 if rank < 1 { top1 += 1 }
                 if rank < 5 { top5 += 1 }
                 if rank < 10 { top10 += 1 }
