@@ -56,16 +56,20 @@ public struct Evaluator {
     public func evaluate(_ selection: WindowSelection, progress: ((Int) -> Void)? = nil) -> Metrics {
         let frequent = selection.frequentTargets()
         var sums = MetricSums()
+        // one chunk of LM-head inputs and logits, reused by every batch
+        let chunk = max(1, logitRows)
+        let input = Tensor(zeros: [chunk, model.headInputWidth]), logits = Tensor(zeros: [chunk, model.shape.vocabularySize])
         for batch in Batches.pack(selection.windows, maxTokens: batchTokens) {
             let hidden = model.hiddenStates(batch.map(\.tokens), probe: nil)
-            sums.add(score(batch, hidden: hidden, frequent: frequent))
+            sums.add(score(batch, hidden: hidden, frequent: frequent, input: input, logits: logits))
             progress?(batch.reduce(0) { $0 + $1.tokens.count })
         }
         return sums.metrics
     }
 
     /// Loss and ranks of the batch's selected predictions, in chunks of `logitRows` rows.
-    private func score(_ batch: [Window], hidden: Tensor, frequent: Set<Int>) -> MetricSums {
+    // input: [chunk, width] and logits: [chunk, V] are scratch
+    private func score(_ batch: [Window], hidden: Tensor, frequent: Set<Int>, input: Tensor, logits: Tensor) -> MetricSums {
         let width = model.headInputWidth, V = model.shape.vocabularySize
         // (row of hidden, target) for every selected prediction
         var rows: [(row: Int, target: Int)] = []
@@ -74,9 +78,7 @@ public struct Evaluator {
             for k in w.predictions { rows.append((base + w.position(k), w.target(k))) }
             base += w.tokens.count
         }
-        let chunk = max(1, logitRows)
-        let input = Tensor(zeros: [chunk, width])
-        let logits = Tensor(zeros: [chunk, V])
+        let chunk = input.shape[0]
         var sums = MetricSums()
         var start = 0
         while start < rows.count {
