@@ -10,6 +10,7 @@ public enum CheckpointExport {
                                  "vocab.json", "merges.txt", "generation_config.json", "preprocessor_config.json"]
 
     public static func write(_ loaded: LoadedModel, to folder: String) throws {
+        loaded.network.compact(nil)
         let fm = FileManager.default
         let tmp = folder + ".tmp-\(getpid())"
         try? fm.removeItem(atPath: tmp)

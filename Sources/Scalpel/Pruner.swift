@@ -15,6 +15,7 @@ public enum Pruner {
     /// Prunes `neurons` (flat indices into `[L, width]` of `kind`) in index order.
     @discardableResult
     public static func apply(_ model: PrunableModel, kind: NeuronKind, neurons: [Int], offsets: (Int) -> Float) -> Undo {
+        model.compact(nil)
         var undo = Undo()
         let width = kind == .ff ? model.shape.ffWidth : model.shape.heads * model.shape.headWidth
         var savedBias = Set<Int>()
@@ -37,7 +38,7 @@ public enum Pruner {
         return undo
     }
 
-    /// Restores what `apply` changed.
+    /// Restores what `apply` changed (the model must not be compacted).
     public static func revert(_ undo: Undo) {
         for (proj, column, values) in undo.columns {
             let cols = proj.weight.shape[1]

@@ -19,9 +19,11 @@ public struct StepRecord: Codable, Sendable {
     /// Relative drops against step 0, in percent: 100 · (1 − value / value₀) (loss: its rise, as a negative drop).
     public var drops: [String: Drops]
     public var seconds: Double
+    /// Where the step's time went: collect, select_prune, evaluate (seconds).
+    public var phaseSeconds: [String: Double]? = nil
 
     enum CodingKeys: String, CodingKey {
-        case step, pruned, prunedPerLayer = "pruned_per_layer", thresholds, metrics, drops, seconds
+        case step, pruned, prunedPerLayer = "pruned_per_layer", thresholds, metrics, drops, seconds, phaseSeconds = "phase_seconds"
         case scoreHistograms = "score_histograms"
     }
 }
@@ -81,6 +83,12 @@ public final class PruningRun {
     /// Called with one line per step (and other progress) for the terminal.
     public var log: (String) -> Void = { print($0) }
     public var showProgress = true
+    /// Take pruned FF neurons out of the MLP matmuls and skip fully pruned heads' attention
+    /// (the default); off, every step runs the full-size model with zeroed columns.
+    public var compaction = true
+    /// Where statistics are looked up before collecting and stored after (off when nil).
+    public var statisticsCache: StatisticsCache?
+    private var compactedFor: PrunedNeurons?
 
     /// What each step runs on: the collection and evaluation portions of forget and retain.
     enum Portions {
@@ -196,6 +204,7 @@ public final class PruningRun {
         }
         try save()
         log("exporting the pruned checkpoint to \(folder)/model ...")
+        expand()
         try CheckpointExport.write(loaded, to: folder + "/model")
         log("done: \(history.stopped ?? "")")
     }
@@ -204,6 +213,8 @@ public final class PruningRun {
     func step(_ s: Int) throws -> String? {
         let start = Date()
         let (forgetStats, retainStats) = try statistics()
+        let collected = Date()
+        expand()
         var thresholds = StepRecord.Thresholds(ff: nil, attn: nil)
         var histograms: [String: Histogram] = [:]
         var undo: [Pruner.Undo] = []
@@ -216,13 +227,18 @@ public final class PruningRun {
             for i in picked.indices { mask.prune(kind, i, step: s, offset: offsets(i)) }
             undo.append(Pruner.apply(loaded.network, kind: kind, neurons: picked.indices, offsets: offsets))
         }
+        let pruned = Date()
         let metrics = try evaluate()
+        let evaluated = Date()
         let d = drops(metrics)
-        let record = StepRecord(step: s, pruned: .init(ff: mask.prunedCount(.ff), attn: mask.prunedCount(.attn)),
+        var record = StepRecord(step: s, pruned: .init(ff: mask.prunedCount(.ff), attn: mask.prunedCount(.attn)),
                                 prunedPerLayer: .init(ff: mask.prunedPerLayer(.ff), attn: mask.prunedPerLayer(.attn)),
                                 thresholds: thresholds, metrics: metrics, scoreHistograms: histograms, drops: d,
                                 seconds: Date().timeIntervalSince(start))
+        record.phaseSeconds = ["collect": collected.timeIntervalSince(start), "select_prune": pruned.timeIntervalSince(collected),
+                               "evaluate": evaluated.timeIntervalSince(pruned)]
         if let bound = config.maxRetainDrop, let r = d["retain"], r.top1 > bound {
+            expand()
             undo.forEach(Pruner.revert)
             mask.forget(after: s - 1)
             return String(format: "step %d would drop retain top1 by %.2f%% > %.2f%%; not applied", s, r.top1, bound)
@@ -235,23 +251,53 @@ public final class PruningRun {
     }
 
     /// Statistics of forget and retain on the current model (once only when not recollecting).
+    /// Pruned neurons count as their replacement value (`Statistics.setPruned`).
     func statistics() throws -> (Statistics, Statistics) {
         if !config.recollect, let fixed = fixedStatistics { return fixed }
-        let result: (Statistics, Statistics)
+        var result: (Statistics, Statistics)
         switch portions {
         case .text(let forget, let retain, _, _):
             let m = loaded.model
             let bar = ProgressBar(label: "collect", total: forget.tokenCount + retain.tokenCount, enabled: showProgress && isatty(2) != 0)
-            result = (StatisticsCollector.collect(m, forget, batchTokens: config.batchTokens) { bar.advance($0) },
-                      StatisticsCollector.collect(m, retain, batchTokens: config.batchTokens) { bar.advance($0) })
+            func collect(_ selection: WindowSelection) throws -> Statistics {
+                let key = statisticsCache?.key(selection, mask: mask, compacted: compaction)
+                if let key, let hit = statisticsCache?.load(key, shape: m.shape) {
+                    bar.advance(selection.tokenCount)
+                    return hit
+                }
+                prepareForward()
+                var s = StatisticsCollector.collect(m, selection, batchTokens: config.batchTokens) { bar.advance($0) }
+                s.setPruned(mask)
+                if let key { try statisticsCache?.store(s, key: key) }
+                return s
+            }
+            result = (try collect(forget), try collect(retain))
             bar.finish()
         case .images(let evaluator, let forget, let retain, _, _):
+            prepareForward()
             let bar = ProgressBar(label: "collect", total: forget.count + retain.count, enabled: showProgress && isatty(2) != 0)
             result = (try evaluator.collect(forget) { bar.advance($0) }, try evaluator.collect(retain) { bar.advance($0) })
+            result.0.setPruned(mask); result.1.setPruned(mask)
             bar.finish()
         }
         if !config.recollect { fixedStatistics = result }
         return result
+    }
+
+    /// Compacts the current mask's pruned neurons out of the forward pass (when `compaction`).
+    func prepareForward() {
+        guard compaction, mask.lastStep > 0 else { return }
+        let pruned = mask.prunedNeurons
+        if compactedFor != pruned {
+            loaded.network.compact(pruned)
+            compactedFor = pruned
+        }
+    }
+
+    /// Puts the model back in its checkpoint layout, before its weights are edited or exported.
+    func expand() {
+        loaded.network.compact(nil)
+        compactedFor = nil
     }
 
     /// The neurons of `kind` to prune at step `s`.
@@ -276,6 +322,7 @@ public final class PruningRun {
     }
 
     func evaluate() throws -> [String: Metrics] {
+        prepareForward()
         switch portions {
         case .text(_, _, let forget, let retain):
             let evaluator = Evaluator(model: loaded.model, batchTokens: config.batchTokens)

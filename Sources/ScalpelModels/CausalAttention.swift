@@ -28,9 +28,10 @@ public enum CausalAttention {
     /// qkv: [N, rowStride] (N = Σ lengths) → out: [N, heads · headWidth].
     /// For each sequence s and head h: out_sh = softmax(scale · Q_sh K_shᵀ (+ causal mask)) · V_sh,
     /// where query head h reads key/value head h / (heads / kvHeads) (grouped-query attention).
+    /// Heads with `skip[h]` (fully pruned) are not computed: their output columns are set to 0.
     public static func forward(
         qkv: UnsafePointer<Float>, layout: Layout, lengths: [Int], scale: Float,
-        out: UnsafeMutablePointer<Float>, scratch: [Scratch], causal: Bool = true
+        out: UnsafeMutablePointer<Float>, scratch: [Scratch], causal: Bool = true, skip: [Bool]? = nil
     ) {
         var starts: [Int] = []
         var row = 0
@@ -49,6 +50,10 @@ public enum CausalAttention {
             let k = base + layout.kOffset + (h / group) * layout.headStride
             let v = base + layout.vOffset + (h / group) * layout.headStride
             let out = o.pointer + starts[s] * outStride + h * dh
+            if let skip, skip[h] {
+                for r in 0..<T { (out + r * outStride).update(repeating: 0, count: dh) }
+                return
+            }
             guard causal else {
                 let scores = scratch[worker].reserve(T * T)
                 // scores: [T, T] = scale · q: [T, dh] · k: [T, dh]ᵀ

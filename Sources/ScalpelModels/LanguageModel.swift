@@ -27,7 +27,9 @@ public struct ModelShape: Sendable, Equatable {
 /// It must not keep the pointers: they are scratch reused by the next layer.
 public protocol ActivationProbe: AnyObject {
     /// FF neurons of `layer`: `values` is [rows, ffWidth], the input of the MLP's output projection.
-    func observeFF(layer: Int, values: UnsafePointer<Float>, rows: Int)
+    /// When pruned neurons are compacted out, `values` is [rows, neurons.count] and column j is
+    /// neuron `neurons[j]` (the pruned neurons, whose activation is replaced, are not shown).
+    func observeFF(layer: Int, values: UnsafePointer<Float>, rows: Int, neurons: [Int32]?)
     /// Attention pre-out neurons of `layer`: `values` is [rows, heads · headWidth], the heads'
     /// outputs `softmax(QKᵀ/√d)·V` concatenated, before the output projection.
     func observeAttention(layer: Int, values: UnsafePointer<Float>, rows: Int)
@@ -56,7 +58,24 @@ public protocol PrunableModel: AnyObject {
 
     /// Every tensor of the model under its checkpoint name, as a Hugging Face checkpoint of this
     /// architecture stores them (tied weights once), for export.
+    /// Call only while the model is not compacted (`compact(nil)`).
     func stateDict() -> [(name: String, tensor: Tensor)]
+
+    /// Takes pruned neurons out of the forward pass (`pruned`), or puts the model back in its
+    /// checkpoint's layout (`nil`). Compaction reorders FF weights in place so that pruned FF
+    /// neurons drop out of both MLP matmuls, and skips fully pruned heads' attention; the outputs
+    /// are those of the uncompacted model up to float summation order. `ffOutput`/`attentionOutput`
+    /// and `stateDict` see the checkpoint's layout only while the model is not compacted.
+    func compact(_ pruned: PrunedNeurons?)
+}
+
+/// Which neurons are pruned, per layer: what `PrunableModel.compact` takes out of the forward pass.
+public struct PrunedNeurons: Sendable, Equatable {
+    /// [layers][ffWidth]: FF neuron pruned.
+    public var ff: [[Bool]]
+    /// [layers][heads]: every pre-out neuron of the head pruned.
+    public var heads: [[Bool]]
+    public init(ff: [[Bool]], heads: [[Bool]]) { self.ff = ff; self.heads = heads }
 }
 
 /// A language model Scalpel can run: a forward pass over packed sequences and an LM head.

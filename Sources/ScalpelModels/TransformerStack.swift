@@ -41,6 +41,11 @@ public final class TransformerStack {
     /// Scale of QKᵀ per layer (usually 1/√headWidth).
     public let scales: [Float]
     private var scratch: [Scratch] = []
+    /// Per layer, when pruned FF neurons are compacted out of the matmuls: the order the layer's
+    /// FF neurons are stored in (live neurons first) and how many are live. See `Compaction.swift`.
+    var ffCompaction: [FFCompaction?]
+    /// Per layer and head, whether the head is fully pruned (its attention is then not computed).
+    var prunedHeads: [[Bool]]?
     private var rotaryTables: (positions: Int, cos: [Float], sin: [Float]) = (0, [], [])
 
     public init(layers: [TransformerLayer], dModel: Int, ffWidth: Int, attention: CausalAttention.Layout,
@@ -50,6 +55,7 @@ public final class TransformerStack {
         self.placement = placement; self.residual = residual; self.activation = activation
         self.gated = gated; self.rotary = rotary; self.causal = causal
         self.scales = scales ?? [Float](repeating: Float(1.0 / Double(attention.headWidth).squareRoot()), count: layers.count)
+        self.ffCompaction = Array(repeating: nil, count: layers.count)
     }
 
     /// x: [Σ T, dModel] in place, for packed sequences of `lengths`; the probe sees each layer's
@@ -94,7 +100,7 @@ public final class TransformerStack {
             }
             Profile.measure("attention") {
                 CausalAttention.forward(qkv: qkv.pointer, layout: a, lengths: lengths, scale: scales[i],
-                                        out: attn.pointer, scratch: scratch, causal: causal)
+                                        out: attn.pointer, scratch: scratch, causal: causal, skip: prunedHeads?[i])
             }
             Profile.measure("probe") { probe?.observeAttention(layer: i, values: attn.pointer, rows: n) }
             Profile.measure("out_proj") { layer.out(attn.pointer, rows: n, into: o.pointer) }
@@ -120,6 +126,10 @@ public final class TransformerStack {
     // input: [n, d] → output: [n, d] through up, activation (gated or not), probe, down
     private func mlp(_ layer: TransformerLayer, layer i: Int, input: Tensor, rows n: Int, upOut: Tensor?, ff: Tensor,
                      into output: Tensor, probe: ActivationProbe?) {
+        if let compaction = ffCompaction[i] {
+            compactedMLP(layer, layer: i, compaction, input: input, rows: n, upOut: upOut, ff: ff, into: output, probe: probe)
+            return
+        }
         let f = ffWidth
         if gated, let upOut {
             Profile.measure("up") { layer.up(input.pointer, rows: n, into: upOut.pointer) }
@@ -128,7 +138,7 @@ public final class TransformerStack {
             Profile.measure("up") { layer.up(input.pointer, rows: n, into: ff.pointer) }
             Profile.measure("activation") { activation.apply(ff.pointer, count: n * f) }
         }
-        Profile.measure("probe") { probe?.observeFF(layer: i, values: ff.pointer, rows: n) }
+        Profile.measure("probe") { probe?.observeFF(layer: i, values: ff.pointer, rows: n, neurons: nil) }
         Profile.measure("down") { layer.down(ff.pointer, rows: n, into: output.pointer) }
     }
 }

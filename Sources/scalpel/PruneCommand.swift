@@ -38,6 +38,8 @@ struct Prune: ParsableCommand {
     @Option(name: .customLong("batch-tokens"), help: "Tokens per forward batch.") var batchTokens: Int = 4096
     @Option(name: .customLong("forget-classes"), help: "Image classifiers: the classes (sub-folders) to forget, comma-separated. With one folder for --forget and --retain, retain is the other classes.") var forgetClasses: String?
     @Option(name: .customLong("retain-classes"), help: "Image classifiers: the classes to retain, comma-separated.") var retainClasses: String?
+    @Option(name: .customLong("stats-cache"), help: "A folder where collected statistics are kept and reused when checkpoint, data windows and mask are the same (e.g. retain statistics across runs).") var statsCache: String?
+    @Flag(name: .customLong("no-compact"), help: "Run the full-size model every step instead of taking pruned FF neurons and heads out of the matmuls (same results up to float summation order; slower).") var noCompact = false
     @Option(help: "Threads (default: all cores).") var threads: Int?
     @Option(help: "The run folder to create.") var out: String?
     @Option(help: "Continue the interrupted run in this folder (its stored settings are used).") var resume: String?
@@ -74,6 +76,10 @@ struct Prune: ParsableCommand {
             c.retainClasses = retainClasses.map { $0.split(separator: ",").map(String.init) }
             try c.validate()
             run = try PruningRun(config: c, folder: out, resume: false, command: CommandLine.arguments)
+        }
+        run.compaction = !noCompact
+        if let statsCache {
+            run.statisticsCache = try StatisticsCache(folder: statsCache, checkpoint: StatisticsCache.checkpointDigest(run.config.model).digest)
         }
         try run.run()
         if let d = run.history.top1MaxDelta {

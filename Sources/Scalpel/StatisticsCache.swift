@@ -1,0 +1,106 @@
+import Foundation
+import ScalpelCore
+import ScalpelModels
+
+/// A folder of collected statistics, each file named by the SHA-256 of everything it depends on:
+/// the checkpoint's files, the exact token windows and predictions (so the data files, tokenizer,
+/// context and token range), the pruned neurons with their replacement values, and whether pruned
+/// neurons were compacted out. A hit returns exactly the sums a new collection would give.
+public struct StatisticsCache: Sendable {
+    public let folder: String
+    /// Digest of the checkpoint (all its files), computed once per run.
+    public let checkpoint: String
+
+    public init(folder: String, checkpoint: String) throws {
+        self.folder = folder
+        self.checkpoint = checkpoint
+        do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
+            throw ScalpelError.invalidFile(path: folder, reason: "cannot create the statistics cache folder")
+        }
+    }
+
+    /// The cache key of statistics of `selection` on the checkpoint with `mask` applied.
+    public func key(_ selection: WindowSelection, mask: Mask, compacted: Bool) -> String {
+        var h = SHA256()
+        func add(_ s: String) { Array(s.utf8).withUnsafeBytes { h.update($0) } }
+        func add(_ values: [Int]) { values.map { Int64($0) }.withUnsafeBytes { h.update($0) } }
+        add("scalpel-statistics-v1|\(checkpoint)|compacted=\(compacted)|windows=\(selection.windows.count)|")
+        for w in selection.windows {
+            add([w.tokens.count, w.predictions.lowerBound, w.predictions.upperBound])
+            add(w.tokens)
+            if let m = w.maskedPositions { add("masked"); add(m) }
+        }
+        for kind in NeuronKind.allCases {
+            add("|\(kind.rawValue)|")
+            let steps = mask.steps(kind), offsets = kind == .ff ? mask.ffOffset : mask.attnOffset
+            let pruned = steps.indices.filter { steps[$0] != 0 }
+            add(pruned)
+            pruned.map { offsets[$0] }.withUnsafeBytes { h.update($0) }
+        }
+        return h.finalize()
+    }
+
+    private func path(_ key: String) -> String { folder + "/" + key + ".safetensors" }
+
+    /// The stored statistics under `key`, or nil (a missing or unreadable entry is a miss).
+    public func load(_ key: String, shape: ModelShape) -> Statistics? {
+        guard FileManager.default.fileExists(atPath: path(key)), let s = try? Statistics(path: path(key)),
+              s.ff.shape == [shape.layers, shape.ffWidth], s.attn.shape == [shape.layers, shape.heads, shape.headWidth] else { return nil }
+        return s
+    }
+
+    /// Stores `statistics` under `key` (atomically).
+    public func store(_ statistics: Statistics, key: String) throws {
+        try statistics.write(to: path(key), metadata: ["format": "scalpel-statistics", "checkpoint": checkpoint])
+    }
+
+    /// SHA-256 over a checkpoint: each of its files (sorted by name) with its name and digest.
+    /// A folder contributes its `.json`, `.safetensors`, `.gguf`, `.txt` and `.model` files.
+    public static func checkpointDigest(_ path: String) throws -> (digest: String, files: [String: String]) {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+            throw ScalpelError.invalidFile(path: path, reason: "does not exist")
+        }
+        var files: [String: String] = [:]
+        if isDir.boolValue {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+            for name in names.sorted() where [".json", ".safetensors", ".gguf", ".txt", ".model"].contains(where: { name.hasSuffix($0) }) {
+                files[name] = try SHA256.file(path + "/" + name)
+            }
+        } else {
+            files[(path as NSString).lastPathComponent] = try SHA256.file(path)
+        }
+        var h = SHA256()
+        for (name, digest) in files.sorted(by: { $0.key < $1.key }) { Array("\(name)=\(digest)\n".utf8).withUnsafeBytes { h.update($0) } }
+        return (h.finalize(), files)
+    }
+}
+
+extension Statistics {
+    /// Sets every pruned neuron's sums to those of its replacement value (0, or its offset) at
+    /// every position: a pruned neuron's activation *is* that value (SPEC §5), whether or not it
+    /// was computed (compaction skips it).
+    public mutating func setPruned(_ mask: Mask) {
+        for kind in NeuronKind.allCases {
+            var s = self[kind]
+            let steps = mask.steps(kind), offsets = kind == .ff ? mask.ffOffset : mask.attnOffset
+            let width = s.width
+            for i in steps.indices where steps[i] != 0 {
+                let n = s.count[i / width], c = Double(offsets[i])
+                s.sum[i] = n * c; s.sumAbs[i] = n * Swift.abs(c); s.sumSqrt[i] = n * Swift.abs(c).squareRoot()
+                s.sumSquares[i] = n * c * c; s.countPositive[i] = c > 0 ? n : 0
+            }
+            self[kind] = s
+        }
+    }
+}
+
+extension Mask {
+    /// The pruned neurons per layer, and the heads all of whose neurons are pruned, for compaction.
+    public var prunedNeurons: PrunedNeurons {
+        let layers = ffShape[0], f = ffShape[1], heads = attnShape[1], dh = attnShape[2]
+        let ff = (0..<layers).map { l in (0..<f).map { ffStep[l * f + $0] != 0 } }
+        let hs = (0..<layers).map { l in (0..<heads).map { h in (0..<dh).allSatisfy { attnStep[(l * heads + h) * dh + $0] != 0 } } }
+        return PrunedNeurons(ff: ff, heads: hs)
+    }
+}

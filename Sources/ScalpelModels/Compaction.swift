@@ -1,0 +1,114 @@
+import CKernels
+import Foundation
+import ScalpelCore
+
+/// How one layer's FF neurons are stored while compacted: `order[p]` is the neuron whose up row
+/// (gate and up rows, when gated) and down column sit at position p; the first `live` are unpruned.
+struct FFCompaction {
+    let order: [Int32]
+    let live: Int
+    /// `order[0..<live]`, handed to the probe.
+    let liveNeurons: [Int32]
+}
+
+extension TransformerStack {
+    /// Compacts pruned neurons out of the forward pass, or (nil) restores the checkpoint layout.
+    /// Reorders in place: no copy of the weights is kept.
+    func compact(_ pruned: PrunedNeurons?) {
+        for i in layers.indices {
+            if let c = ffCompaction[i] {
+                permute(layer: i, order: inverse(c.order))
+                ffCompaction[i] = nil
+            }
+        }
+        prunedHeads = nil
+        guard let pruned else { return }
+        precondition(pruned.ff.count == layers.count && pruned.heads.count == layers.count, "pruned neurons do not match the model's layers")
+        for i in layers.indices {
+            let mask = pruned.ff[i]
+            let live = (0..<ffWidth).filter { !mask[$0] }.map(Int32.init)
+            guard live.count < ffWidth else { continue }
+            let order = live + (0..<ffWidth).filter { mask[$0] }.map(Int32.init)
+            permute(layer: i, order: order)
+            ffCompaction[i] = FFCompaction(order: order, live: live.count, liveNeurons: live)
+        }
+        if pruned.heads.contains(where: { $0.contains(true) }) { prunedHeads = pruned.heads }
+    }
+
+    private func inverse(_ order: [Int32]) -> [Int32] {
+        var inv = [Int32](repeating: 0, count: order.count)
+        for (p, n) in order.enumerated() { inv[Int(n)] = Int32(p) }
+        return inv
+    }
+
+    // Reorders FF neurons of one layer: the neuron now at position order[p] moves to position p.
+    // up: [f or 2f, d] rows (gate and up halves alike), its bias; down: [d, f] columns.
+    private func permute(layer i: Int, order: [Int32]) {
+        let f = ffWidth
+        let layer = layers[i]
+        let d = layer.up.inFeatures
+        let halves = gated ? 2 : 1
+        let rowBuffer = [Float](unsafeUninitializedCapacity: f * d) { _, n in n = f * d }
+        rowBuffer.withUnsafeBufferPointer { tmp in
+            let t = UnsafeMutablePointer(mutating: tmp.baseAddress!)
+            for half in 0..<halves {
+                let w = layer.up.weight.pointer + half * f * d
+                t.update(from: w, count: f * d)
+                for p in 0..<f { (w + p * d).update(from: t + Int(order[p]) * d, count: d) }
+                if let b = layer.up.bias {
+                    let bias = b.pointer + half * f
+                    let old = Array(UnsafeBufferPointer(start: bias, count: f))
+                    for p in 0..<f { bias[p] = old[Int(order[p])] }
+                }
+            }
+            let down = layer.down.weight.pointer
+            let rows = layer.down.outFeatures
+            for r in 0..<rows {
+                let row = down + r * f
+                t.update(from: row, count: f)
+                for p in 0..<f { row[p] = t[Int(order[p])] }
+            }
+        }
+    }
+
+    // input: [n, d] → output: [n, dOut] through the `live` first (unpruned) FF neurons only:
+    // up rows [0, live) (and [f, f + live) when gated), activation, probe, down columns [0, live).
+    func compactedMLP(_ layer: TransformerLayer, layer i: Int, _ c: FFCompaction, input: Tensor, rows n: Int,
+                      upOut: Tensor?, ff: Tensor, into output: Tensor, probe: ActivationProbe?) {
+        let f = ffWidth, live = c.live
+        let d = layer.up.inFeatures, dOut = layer.down.outFeatures
+        Profile.measure("up") {
+            if gated, let upOut {
+                // upOut: [n, 2·live] = gate part | up part, so sc_gated reads it as a [n, 2·live] gate/up matrix
+                for half in 0..<2 {
+                    BLAS.gemm(m: n, n: live, k: d, a: input.pointer, lda: d, b: layer.up.weight.pointer + half * f * d, ldb: d,
+                              transposeB: true, c: upOut.pointer + half * live, ldc: 2 * live)
+                    if let b = layer.up.bias {
+                        for r in 0..<n { sc_add_bias(upOut.pointer + r * 2 * live + half * live, b.pointer + half * f, 1, live) }
+                    }
+                }
+            } else {
+                BLAS.gemm(m: n, n: live, k: d, a: input.pointer, lda: d, b: layer.up.weight.pointer, ldb: d,
+                          transposeB: true, c: ff.pointer, ldc: live)
+                if let b = layer.up.bias { sc_add_bias(ff.pointer, b.pointer, n, live) }
+            }
+        }
+        Profile.measure("activation") {
+            if gated, let upOut { sc_gated(upOut.pointer, ff.pointer, n, live, activation.gatedKind) } else { activation.apply(ff.pointer, count: n * live) }
+        }
+        Profile.measure("probe") { probe?.observeFF(layer: i, values: ff.pointer, rows: n, neurons: c.liveNeurons) }
+        Profile.measure("down") {
+            if live > 0 {
+                BLAS.gemm(m: n, n: dOut, k: live, a: ff.pointer, lda: live, b: layer.down.weight.pointer, ldb: f,
+                          transposeB: true, c: output.pointer, ldc: dOut)
+            } else {
+                output.pointer.update(repeating: 0, count: n * dOut)
+            }
+            if let b = layer.down.bias { sc_add_bias(output.pointer, b.pointer, n, dOut) }
+        }
+    }
+}
+
+extension StackBacked {
+    public func compact(_ pruned: PrunedNeurons?) { stack.compact(pruned) }
+}
