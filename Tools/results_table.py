@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""Prints the Markdown tables of docs/RESULTS.md from the run folders under runs/results/.
+
+    python3 Tools/results_table.py [runs/results]
+
+For each run: Top1 Max Δ (max over steps of forget top-1 drop − retain top-1 drop, SPEC §6) and
+its step, the drops at that step, and the drops at fixed fractions pruned, read from history.json.
+"""
+import json, sys
+from pathlib import Path
+
+root = Path(sys.argv[1] if len(sys.argv) > 1 else "runs/results")
+
+
+def load(name):
+    p = root / name / "history.json"
+    return json.loads(p.read_text()) if p.exists() else None
+
+
+def at(h, step):
+    for s in h["steps"]:
+        if s["step"] == step:
+            return s
+    return None
+
+
+def row(name, label, h, fixed_steps):
+    totals = h["totals"]
+    kind = "ff" if h["config"]["ff_frac"] > 0 else "attn"
+    frac = h["config"]["ff_frac"] or h["config"]["attn_frac"]
+    md = h.get("top1_max_delta")
+    if md is None:
+        return f"| {label} | – | – | – | – |" + " – |" * len(fixed_steps)
+    s = at(h, md["step"])
+    cells = [f"{md['value']:.1f}", f"{md['step']} ({100 * frac * md['step']:.0f}%)",
+             f"{s['drops']['forget']['top1']:.1f}", f"{s['drops']['retain']['top1']:.1f}"]
+    for k in fixed_steps:
+        t = at(h, k)
+        cells.append(f"{t['drops']['forget']['top1']:.1f} / {t['drops']['retain']['top1']:.1f}" if t else "–")
+    return f"| {label} | " + " | ".join(cells) + " |"
+
+
+def table(title, runs, fixed_steps, frac=0.02):
+    present = [(n, l, load(n)) for n, l in runs]
+    present = [(n, l, h) for n, l, h in present if h]
+    if not present:
+        return
+    print(f"### {title}\n")
+    head = "| run | Top1 Max Δ | at step (pruned) | forget drop | retain drop |" + "".join(
+        f" forget / retain drop at {100 * frac * k:.0f}% |" for k in fixed_steps)
+    print(head)
+    print("|" + " --- |" * (5 + len(fixed_steps)))
+    for n, l, h in present:
+        print(row(n, l, h, fixed_steps))
+    base = present[0][2]["steps"][0]["metrics"]
+    print(f"\nBefore pruning: forget top-1 {100 * base['forget']['top1']:.2f}%, retain top-1 {100 * base['retain']['top1']:.2f}% "
+          f"({base['forget']['predictions']} and {base['retain']['predictions']} predictions).\n")
+
+
+for m in ("dropout", "no-dropout"):
+    label = "dropout 0.1" if m == "dropout" else "dropout 0.0"
+    table(f"Dropout pair, {label}: forget code, retain prose (2% per step)", [
+        (f"pair-{m}-ff-abs", "FF, abs (selective)"),
+        (f"pair-{m}-ff-random", "FF, random"),
+        (f"pair-{m}-attn-abs", "attention neurons, abs"),
+        (f"pair-{m}-ff-abs-oneshot", "FF, abs, one-shot"),
+        (f"pair-{m}-ff-freq", "FF, freq"),
+        (f"pair-{m}-ff-sqrt", "FF, sqrt"),
+        (f"pair-{m}-ff-rms", "FF, rms"),
+        (f"pair-{m}-ff-std", "FF, std"),
+        (f"pair-{m}-ff-mean", "FF, mean"),
+    ], [1, 5, 10, 25])
+
+table("SmolLM2-135M-Instruct: forget Python code, retain prose (2% per step)", [
+    ("smollm2-ff-abs", "FF, abs (selective)"),
+    ("smollm2-ff-random", "FF, random"),
+    ("smollm2-attn-abs", "attention neurons, abs"),
+    ("smollm2-ff-abs-oneshot", "FF, abs, one-shot"),
+], [1, 3, 5])
+
+for m in ("dropout", "no-dropout"):
+    p = root / f"relearn-{m}.json"
+    if not p.exists():
+        continue
+    r = json.loads(p.read_text())
+    print(f"### Relearning, dropout pair ({m}): {r['steps']} AdamW steps of batch {r['batch']}, lr {r['lr']}\n")
+    print("| model | forget top-1 | retain top-1 |")
+    print("| --- | ---: | ---: |")
+    for who in ("original", "pruned"):
+        for key, name in (("before", "as is"), ("after_forget", "fine-tuned on forget text"), ("after_retain", "fine-tuned on retain text")):
+            x = r[who][key]
+            print(f"| {who}, {name} | {100 * x['forget']['top1']:.2f}% | {100 * x['retain']['top1']:.2f}% |")
+    print(f"\nFine-tuning on forget text recovers {100 * r['forget_gap_recovered']:.0f}% of the forget top-1 that pruning removed.\n")
