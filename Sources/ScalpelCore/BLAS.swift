@@ -3,6 +3,10 @@ import CKernels
 
 /// Scalpel's one matmul entry point (OpenBLAS sgemm, row-major).
 public enum BLAS {
+    /// How many parts a large matmul is cut into (a constant, so results never depend on the
+    /// thread count); workers take the parts in turn, so up to this many threads share one matmul.
+    public static let gemmParts = 8
+
     /// c: [m, n] = alpha · a · op(b) + beta · c
     /// a: [m, k] (row stride lda); b: [n, k] if `transposeB` (a PyTorch `Linear` weight), else [k, n].
     @inline(__always)
@@ -14,15 +18,17 @@ public enum BLAS {
         alpha: Float = 1, beta: Float = 0
     ) {
         if m == 0 || n == 0 { return }
-        // Split the larger of rows and columns across workers when the product pays for it:
-        // each worker then packs only its own part of the larger operand.
+        // Split the larger of rows and columns into parts that the workers share: each worker
+        // then packs only its own part of the larger operand. OpenBLAS's rounding depends on the
+        // shape of each call, so the parts depend on the shape alone — never on the thread
+        // count — and every thread count computes every element identically.
         let splitColumns = n > m
-        let parts = Parallel.isInside ? 1 : min(Parallel.threads, (splitColumns ? n : m) / 32)
-        if parts > 1 && m * n * k >= 1 << 21 {
+        let total = splitColumns ? n : m
+        let parts = Parallel.isInside || m * n * k < 1 << 21 ? 1 : min(gemmParts, total / 64)
+        if parts > 1 {
             let cp = SendablePointer(c)
             let ap = SendablePointer(UnsafeMutablePointer(mutating: a))
             let bp = SendablePointer(UnsafeMutablePointer(mutating: b))
-            let total = splitColumns ? n : m
             let size = ((total + parts - 1) / parts + 15) / 16 * 16
             Parallel.forEach(parts) { p, _ in
                 let start = p * size, count = min(size, total - start)

@@ -10,9 +10,10 @@ public struct SendablePointer<T>: @unchecked Sendable {
 
 /// Scalpel's one threading layer: a parallel loop over `threads` workers.
 ///
-/// OpenBLAS itself always runs single-threaded; large matmuls are split by rows across
-/// these workers (see `BLAS.gemm`). This keeps idle OpenBLAS threads from spinning while
-/// Scalpel's own loops run, and makes results independent of the thread count.
+/// OpenBLAS itself always runs single-threaded; large matmuls are split into parts that
+/// depend on their shape only and spread across these workers (see `BLAS.gemm`). This keeps
+/// idle OpenBLAS threads from spinning while Scalpel's own loops run, and makes results
+/// independent of the thread count.
 public enum Parallel {
     nonisolated(unsafe) private static var _threads: Int = {
         openblas_set_num_threads(1)
@@ -40,12 +41,15 @@ public enum Parallel {
     public static func forEach(_ count: Int, _ body: (_ index: Int, _ worker: Int) -> Void) {
         if count == 0 { return }
         let workers = workers(for: count)
+        // inside the loop's body, nested loops and BLAS run serially — also when the loop itself
+        // runs on one worker, so that what a body computes never depends on the thread count
+        let outer = active
+        active = true
+        defer { active = outer }
         if workers == 1 {
             for i in 0..<count { body(i, 0) }
             return
         }
-        active = true
-        defer { active = false }
         withoutActuallyEscaping(body) { body in
             DispatchQueue.concurrentPerform(iterations: workers) { w in
                 var i = w

@@ -124,3 +124,31 @@ struct StatisticsCacheRunTests {
         #expect(entries(cache).count == afterFirst.count + 5, "3 forget + 2 retain (steps 2, 3) new entries: \(entries(cache).count - afterFirst.count)")
     }
 }
+
+/// `--threads` changes who computes what, never the result: a compacted run on real SmolLM2
+/// weights (large enough that every matmul is split across workers) gives the same bytes.
+@Suite("Thread count", .enabled(if: TestSupport.scalpelExecutable != nil
+                                && FileManager.default.fileExists(atPath: TestSupport.root + "/.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf"),
+                                "needs the scalpel executable and .cache/models/SmolLM2-135M-Instruct.Q4_1.gguf (Tools/fetch_smollm2.sh)"))
+struct ThreadCountTests {
+    @Test("prune with --threads 1 and --threads 3: identical masks and metrics")
+    func identical() throws {
+        let tmp = TestSupport.temporaryFolder()
+        var results: [(Data, [[String: Any]])] = []
+        for threads in ["1", "3"] {
+            let out = tmp + "/t" + threads
+            let r = try TestSupport.run(TestSupport.scalpelExecutable!, [
+                "prune", "--model", TestSupport.root + "/.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf",
+                "--forget", TestSupport.fixture("data/code/docs.jsonl"), "--retain", TestSupport.fixture("data/prose"),
+                "--collect-tokens", "80", "--eval-tokens", "60", "--context", "64", "--steps", "2",
+                "--ff-frac", "0.05", "--attn-frac", "0.05", "--attn-heads", "mean", "--threads", threads, "--out", out])
+            #expect(r.status == 0, "\(r.stderr)")
+            let history = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/history.json"))) as! [String: Any]
+            results.append((try Data(contentsOf: URL(fileURLWithPath: out + "/masks.safetensors")), history["steps"] as! [[String: Any]]))
+        }
+        #expect(results[0].0 == results[1].0, "masks differ between 1 and 3 threads")
+        for (a, b) in zip(results[0].1, results[1].1) {
+            #expect(NSDictionary(dictionary: a["metrics"] as! [String: Any]) == NSDictionary(dictionary: b["metrics"] as! [String: Any]))
+        }
+    }
+}
