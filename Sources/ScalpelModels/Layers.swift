@@ -58,11 +58,18 @@ public enum Norm {
     case layer(weight: Tensor?, bias: Tensor?, eps: Float)
     case rms(weight: Tensor, eps: Float)
 
-    // x: [rows, dim] → y: [rows, dim] (may alias)
+    // x: [rows, dim] → y: [rows, dim] (may alias); rows in blocks of 64 across workers
+    // (each row is normalised on its own, so the result does not depend on the split)
     public func apply(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, dim: Int) {
-        switch self {
-        case .layer(let w, let b, let eps): sc_layer_norm(x, y, w?.pointer, b?.pointer, rows, dim, eps)
-        case .rms(let w, let eps): sc_rms_norm(x, y, w.pointer, rows, dim, eps)
+        let xp = SendablePointer(UnsafeMutablePointer(mutating: x)), yp = SendablePointer(y)
+        let block = 64
+        Parallel.forEach((rows + block - 1) / block) { b, _ in
+            let r0 = b * block, n = Swift.min(block, rows - r0)
+            let x = xp.pointer + r0 * dim, y = yp.pointer + r0 * dim
+            switch self {
+            case .layer(let w, let bias, let eps): sc_layer_norm(x, y, w?.pointer, bias?.pointer, n, dim, eps)
+            case .rms(let w, let eps): sc_rms_norm(x, y, w.pointer, n, dim, eps)
+            }
         }
     }
 

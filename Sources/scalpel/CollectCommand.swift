@@ -66,5 +66,6 @@ struct Collect: ParsableCommand {
         FileHandle.standardError.write(Data(String(format: "collected %d positions (%d tokens run) in %.2f s (%.0f tokens/s)\n",
             selection.count, selection.tokenCount, seconds, Double(selection.tokenCount) / seconds).utf8))
         print("wrote \(out)")
+        Profile.report()
     }
 }
