@@ -31,7 +31,7 @@ if [ "$what" = pair ] || [ "$what" = all ]; then
   [ -d demo-data/heldout/code ] || { echo "demo-data/heldout is missing: run python3 Tools/train_demo.py (or build it with --help's split)" >&2; exit 1; }
   for m in dropout no-dropout; do
     common=(--model models/pair/$m --forget demo-data/heldout/code --retain demo-data/heldout/prose
-            --context 256 --collect-tokens 10000 --eval-tokens 10000 --steps 25)
+            --context 256 --collect-tokens 8192 --eval-tokens 8192 --steps 40)
     run pair-$m-ff-abs "${common[@]}"
     run pair-$m-ff-random "${common[@]}" --ff-metric random
     run pair-$m-attn-abs "${common[@]}" --ff-frac 0 --attn-frac 0.02

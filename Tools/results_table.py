@@ -69,7 +69,7 @@ for m in ("dropout", "no-dropout"):
         (f"pair-{m}-ff-rms", "FF, rms"),
         (f"pair-{m}-ff-std", "FF, std"),
         (f"pair-{m}-ff-mean", "FF, mean"),
-    ], [1, 5, 10, 25])
+    ], [1, 5, 10, 20, 40])
 
 table("SmolLM2-135M-Instruct: forget Python code, retain prose (2% per step)", [
     ("smollm2-ff-abs", "FF, abs (selective)"),
