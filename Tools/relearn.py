@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """Relearning check: does a briefly fine-tuned pruned model get its forgotten capability back?
 
-    python3 Tools/relearn.py RUN_DIR [--steps 300] [--batch 8] [--lr 3e-4] [--json OUT]
+    python3 Tools/relearn.py RUN_DIR [--steps 200] [--batch 8] [--lr 1e-4] [--json OUT]
 
 Reads the run's settings (history.json: model, forget, retain, context, collect/eval tokens) and
-its exported checkpoint (RUN_DIR/model). Four fine-tunes of `--steps` AdamW steps on windows from
-the collection portion (predictions [0, collect_tokens)) of one data set, each evaluated on the
-evaluation portions (predictions [collect_tokens, collect_tokens + eval_tokens)) of both sets,
-exactly the windows `scalpel prune` evaluates:
+its exported checkpoint (RUN_DIR/model). Four fine-tunes of `--steps` AdamW steps on windows of one
+data set taken after its evaluation portion (predictions [collect_tokens + eval_tokens, end): text
+neither the statistics nor the evaluation saw), each evaluated on the evaluation portions
+(predictions [collect_tokens, collect_tokens + eval_tokens)) of both sets, exactly the windows
+`scalpel prune` evaluates:
   pruned   + forget text    how much forget top-1 comes back (the relearning question)
   pruned   + retain text    control: does any training bring it back?
   original + forget text    the same training on the unpruned model, for scale
@@ -28,8 +29,10 @@ from make_fixtures import read_documents  # SPEC §6 document reading, independe
 
 def windows(tok, path, context, skip, count):
     """Scalpel's windows: documents tokenized whole, cut into consecutive windows of `context`,
-    predictions numbered in stream order; returns [(ids, lo, hi)] covering predictions [skip, skip+count)."""
+    predictions numbered in stream order; returns [(ids, lo, hi)] covering predictions [skip, skip+count)
+    (count None: to the end of the data)."""
     out, n = [], 0
+    count = count if count is not None else float("inf")
     for doc in read_documents(path):
         ids = tok.encode(doc).ids
         for w in range(0, len(ids), context):
@@ -43,7 +46,7 @@ def windows(tok, path, context, skip, count):
             n += preds
             if n >= skip + count:
                 return out
-    if n < skip + count:
+    if count != float("inf") and n < skip + count:
         sys.exit(f"{path}: {n} predictions at context {context}, fewer than the {skip + count} asked for")
     return out
 
@@ -85,9 +88,9 @@ def finetune(model_dir, train, steps, batch, lr, seed):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run")
-    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--lr", type=float, default=3e-4)
+    ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", help="also write the results here")
@@ -102,10 +105,14 @@ def main():
     context = cfg.get("context") or 1024
     tok = Tokenizer.from_file(str(pruned_dir / "tokenizer.json"))
     c, e = cfg["collect_tokens"], cfg["eval_tokens"]
-    train = {k: windows(tok, cfg[k], context, 0, c) for k in ("forget", "retain")}
+    train = {k: windows(tok, cfg[k], context, c + e, None) for k in ("forget", "retain")}
+    for k, w in train.items():
+        if sum(hi - lo for _, lo, hi in w) < 1000:
+            sys.exit(f"{cfg[k]}: fewer than 1000 predictions after the evaluation portion to fine-tune on")
     evals = {k: windows(tok, cfg[k], context, c, e) for k in ("forget", "retain")}
 
-    results = {"run": str(run), "steps": a.steps, "batch": a.batch, "lr": a.lr, "seed": a.seed}
+    results = {"run": str(run), "steps": a.steps, "batch": a.batch, "lr": a.lr, "seed": a.seed,
+               "train_predictions": {k: sum(hi - lo for _, lo, hi in w) for k, w in train.items()}}
     start = time.time()
     for label, model_dir in (("original", cfg["model"]), ("pruned", str(pruned_dir))):
         base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)

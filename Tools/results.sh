@@ -54,6 +54,9 @@ if [ "$what" = smollm2 ] || [ "$what" = all ]; then
   run smollm2-ff-random "${common[@]}" --ff-metric random
   run smollm2-attn-abs "${common[@]}" --ff-frac 0 --attn-frac 0.02
   run smollm2-ff-abs-oneshot "${common[@]}" --no-recollect
+  for metric in freq sqrt rms std mean; do
+    run smollm2-ff-$metric "${common[@]}" --ff-metric $metric
+  done
 fi
 
 if [ "$what" = relearn ] || [ "$what" = all ]; then

@@ -76,6 +76,11 @@ table("SmolLM2-135M-Instruct: forget Python code, retain prose (2% per step)", [
     ("smollm2-ff-random", "FF, random"),
     ("smollm2-attn-abs", "attention neurons, abs"),
     ("smollm2-ff-abs-oneshot", "FF, abs, one-shot"),
+    ("smollm2-ff-freq", "FF, freq"),
+    ("smollm2-ff-sqrt", "FF, sqrt"),
+    ("smollm2-ff-rms", "FF, rms"),
+    ("smollm2-ff-std", "FF, std"),
+    ("smollm2-ff-mean", "FF, mean"),
 ], [1, 3, 5])
 
 for m in ("dropout", "no-dropout"):
@@ -83,7 +88,7 @@ for m in ("dropout", "no-dropout"):
     if not p.exists():
         continue
     r = json.loads(p.read_text())
-    print(f"### Relearning, dropout pair ({m}): {r['steps']} AdamW steps of batch {r['batch']}, lr {r['lr']}\n")
+    print(f"### Relearning, dropout pair ({m}): {r['steps']} AdamW steps of batch {r['batch']}, lr {r['lr']}, on {r['train_predictions']['forget']:,} forget and {r['train_predictions']['retain']:,} retain predictions after the evaluation portions\n")
     print("| model | forget top-1 | retain top-1 |")
     print("| --- | ---: | ---: |")
     for who in ("original", "pruned"):
