@@ -89,6 +89,7 @@ public final class PruningRun {
     /// Where statistics are looked up before collecting and stored after (off when nil).
     public var statisticsCache: StatisticsCache?
     private var compactedFor: PrunedNeurons?
+    private var warnedImageCache = false
 
     /// What each step runs on: the collection and evaluation portions of forget and retain.
     enum Portions {
@@ -268,12 +269,19 @@ public final class PruningRun {
                 prepareForward()
                 var s = StatisticsCollector.collect(m, selection, batchTokens: config.batchTokens) { bar.advance($0) }
                 s.setPruned(mask)
-                if let key { try statisticsCache?.store(s, key: key) }
+                if let key, let cache = statisticsCache {
+                    // a cache that cannot be written costs speed, never the run
+                    do { try cache.store(s, key: key) } catch { log("warning: statistics cache not written: \(error)") }
+                }
                 return s
             }
             result = (try collect(forget), try collect(retain))
             bar.finish()
         case .images(let evaluator, let forget, let retain, _, _):
+            if statisticsCache != nil && !warnedImageCache {
+                log("note: --stats-cache is used for text data sets only; image statistics are collected every step")
+                warnedImageCache = true
+            }
             prepareForward()
             let bar = ProgressBar(label: "collect", total: forget.count + retain.count, enabled: showProgress && isatty(2) != 0)
             result = (try evaluator.collect(forget) { bar.advance($0) }, try evaluator.collect(retain) { bar.advance($0) })
