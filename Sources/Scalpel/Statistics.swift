@@ -148,22 +148,26 @@ public final class StatisticsCollector: ActivationProbe {
     public init(shape: ModelShape) { statistics = Statistics(shape: shape) }
 
     public func observeFF(layer: Int, values: UnsafePointer<Float>, rows n: Int, neurons: [Int32]?) {
-        guard let neurons else { accumulate(&statistics.ff, layer: layer, values: values); return }
-        // compacted: column j is neuron neurons[j]; sum into a [1, live] scratch, then scatter-add
-        var part = NeuronSums(shape: [1, neurons.count])
-        accumulate(&part, layer: 0, values: values)
-        let base = layer * statistics.ff.width
-        statistics.ff.count[layer] += part.count[0]
-        for (j, neuron) in neurons.enumerated() {
-            let i = base + Int(neuron)
-            statistics.ff.sum[i] += part.sum[j]; statistics.ff.sumAbs[i] += part.sumAbs[j]
-            statistics.ff.sumSqrt[i] += part.sumSqrt[j]; statistics.ff.sumSquares[i] += part.sumSquares[j]
-            statistics.ff.countPositive[i] += part.countPositive[j]
-        }
+        observe(&statistics.ff, layer: layer, values: values, neurons: neurons)
     }
 
-    public func observeAttention(layer: Int, values: UnsafePointer<Float>, rows n: Int) {
-        accumulate(&statistics.attn, layer: layer, values: values)
+    public func observeAttention(layer: Int, values: UnsafePointer<Float>, rows n: Int, neurons: [Int32]?) {
+        observe(&statistics.attn, layer: layer, values: values, neurons: neurons)
+    }
+
+    private func observe(_ s: inout NeuronSums, layer: Int, values: UnsafePointer<Float>, neurons: [Int32]?) {
+        guard let neurons else { accumulate(&s, layer: layer, values: values); return }
+        // compacted: column j is neuron neurons[j]; sum into a [1, live] scratch, then scatter-add
+        var part = NeuronSums(shape: [1, neurons.count])
+        if !neurons.isEmpty { accumulate(&part, layer: 0, values: values) } else { part.count[0] += Double(rows.reduce(0) { $0 + $1.count }) }
+        let base = layer * s.width
+        s.count[layer] += part.count[0]
+        for (j, neuron) in neurons.enumerated() {
+            let i = base + Int(neuron)
+            s.sum[i] += part.sum[j]; s.sumAbs[i] += part.sumAbs[j]
+            s.sumSqrt[i] += part.sumSqrt[j]; s.sumSquares[i] += part.sumSquares[j]
+            s.countPositive[i] += part.countPositive[j]
+        }
     }
 
     // values: [n, width] → sums[layer, :] over the selected rows; columns split across workers,

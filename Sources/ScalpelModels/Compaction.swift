@@ -11,7 +11,24 @@ struct FFCompaction {
     let liveNeurons: [Int32]
 }
 
+/// How one layer's heads are stored while fully pruned heads are compacted out: `order[p]` is the
+/// head whose q, k, v rows and output-projection columns sit at position p; the first `live` are kept.
+struct HeadCompaction {
+    let order: [Int32]
+    let live: Int
+    /// The attention neurons (head · headWidth + j) of the live heads, in stored order, for the probe.
+    let liveNeurons: [Int32]
+}
+
 extension TransformerStack {
+    /// Whether heads can be compacted out of q/k/v: q, k and v as separate blocks, one k/v head per
+    /// query head (grouped-query and GPT-NeoX's interleaved layouts only skip the attention itself).
+    var headsCompactable: Bool {
+        let a = attention
+        return a.kvHeads == a.heads && a.headStride == a.headWidth && a.qOffset == 0
+            && a.kOffset == a.heads * a.headWidth && a.vOffset == 2 * a.heads * a.headWidth && a.rowStride == 3 * a.heads * a.headWidth
+    }
+
     /// Compacts pruned neurons out of the forward pass, or (nil) restores the checkpoint layout.
     /// Reorders in place: no copy of the weights is kept.
     func compact(_ pruned: PrunedNeurons?) {
@@ -19,6 +36,10 @@ extension TransformerStack {
             if let c = ffCompaction[i] {
                 permute(layer: i, order: inverse(c.order))
                 ffCompaction[i] = nil
+            }
+            if let c = headCompaction[i] {
+                permuteHeads(layer: i, order: inverse(c.order))
+                headCompaction[i] = nil
             }
         }
         prunedHeads = nil
@@ -32,7 +53,71 @@ extension TransformerStack {
             permute(layer: i, order: order)
             ffCompaction[i] = FFCompaction(order: order, live: live.count, liveNeurons: live)
         }
-        if pruned.heads.contains(where: { $0.contains(true) }) { prunedHeads = pruned.heads }
+        guard pruned.heads.contains(where: { $0.contains(true) }) else { return }
+        guard headsCompactable else { prunedHeads = pruned.heads; return }
+        let dh = attention.headWidth
+        for i in layers.indices {
+            let mask = pruned.heads[i]
+            let live = (0..<attention.heads).filter { !mask[$0] }.map(Int32.init)
+            guard live.count < attention.heads else { continue }
+            let order = live + (0..<attention.heads).filter { mask[$0] }.map(Int32.init)
+            permuteHeads(layer: i, order: order)
+            let neurons = live.flatMap { h in (0..<dh).map { Int32(Int(h) * dh + $0) } }
+            headCompaction[i] = HeadCompaction(order: order, live: live.count, liveNeurons: neurons)
+        }
+    }
+
+    // Reorders heads of one layer: the head now at position order[p] moves to position p.
+    // qkv: [3·H·dh, d] rows within each of the q, k, v blocks, and its bias; out: [d, H·dh] columns.
+    private func permuteHeads(layer i: Int, order: [Int32]) {
+        let layer = layers[i]
+        let H = attention.heads, dh = attention.headWidth, d = layer.qkv.inFeatures
+        let block = H * dh
+        let tmp = UnsafeMutablePointer<Float>.allocate(capacity: max(block * d, block))
+        defer { tmp.deallocate() }
+        for part in 0..<3 {
+            let w = layer.qkv.weight.pointer + part * block * d
+            tmp.update(from: w, count: block * d)
+            for p in 0..<H { (w + p * dh * d).update(from: tmp + Int(order[p]) * dh * d, count: dh * d) }
+            if let b = layer.qkv.bias {
+                let bias = b.pointer + part * block
+                tmp.update(from: bias, count: block)
+                for p in 0..<H { (bias + p * dh).update(from: tmp + Int(order[p]) * dh, count: dh) }
+            }
+        }
+        let out = layer.out.weight.pointer
+        for r in 0..<layer.out.outFeatures {
+            let row = out + r * block
+            tmp.update(from: row, count: block)
+            for p in 0..<H { (row + p * dh).update(from: tmp + Int(order[p]) * dh, count: dh) }
+        }
+    }
+
+    // input: [n, d] → qkv: [n, 3·live·dh] holding q, k, v of the live heads (CausalAttention.Layout.blocks(live)):
+    // rows [0, live·dh) of each of the q, k, v blocks of the (reordered) projection.
+    func compactedQKV(_ layer: TransformerLayer, _ c: HeadCompaction, input: Tensor, rows n: Int, into qkv: Tensor) {
+        let H = attention.heads, dh = attention.headWidth, d = layer.qkv.inFeatures
+        let w = c.live * dh, ld = 3 * w
+        guard w > 0 else { return }
+        for part in 0..<3 {
+            BLAS.gemm(m: n, n: w, k: d, a: input.pointer, lda: d, b: layer.qkv.weight.pointer + part * H * dh * d, ldb: d,
+                      transposeB: true, c: qkv.pointer + part * w, ldc: ld)
+            if let b = layer.qkv.bias {
+                for r in 0..<n { sc_add_bias(qkv.pointer + r * ld + part * w, b.pointer + part * H * dh, 1, w) }
+            }
+        }
+    }
+
+    // attn: [n, live·dh] → o: [n, dOut] through the first live·dh columns of the (reordered) output projection.
+    func compactedOut(_ layer: TransformerLayer, _ c: HeadCompaction, input: Tensor, rows n: Int, into o: Tensor) {
+        let w = c.live * attention.headWidth, dOut = layer.out.outFeatures
+        if w > 0 {
+            BLAS.gemm(m: n, n: dOut, k: w, a: input.pointer, lda: w, b: layer.out.weight.pointer, ldb: layer.out.inFeatures,
+                      transposeB: true, c: o.pointer, ldc: dOut)
+        } else {
+            o.pointer.update(repeating: 0, count: n * dOut)
+        }
+        if let b = layer.out.bias { sc_add_bias(o.pointer, b.pointer, n, dOut) }
     }
 
     private func inverse(_ order: [Int32]) -> [Int32] {

@@ -31,8 +31,9 @@ public protocol ActivationProbe: AnyObject {
     /// neuron `neurons[j]` (the pruned neurons, whose activation is replaced, are not shown).
     func observeFF(layer: Int, values: UnsafePointer<Float>, rows: Int, neurons: [Int32]?)
     /// Attention pre-out neurons of `layer`: `values` is [rows, heads · headWidth], the heads'
-    /// outputs `softmax(QKᵀ/√d)·V` concatenated, before the output projection.
-    func observeAttention(layer: Int, values: UnsafePointer<Float>, rows: Int)
+    /// outputs `softmax(QKᵀ/√d)·V` concatenated, before the output projection. When fully pruned
+    /// heads are compacted out, `values` is [rows, neurons.count] and column j is neuron `neurons[j]`.
+    func observeAttention(layer: Int, values: UnsafePointer<Float>, rows: Int, neurons: [Int32]?)
 }
 
 /// What a model predicts at a position.

@@ -46,6 +46,9 @@ public final class TransformerStack {
     var ffCompaction: [FFCompaction?]
     /// Per layer and head, whether the head is fully pruned (its attention is then not computed).
     var prunedHeads: [[Bool]]?
+    /// Per layer, when fully pruned heads are compacted out of q/k/v and the output projection
+    /// (plain multi-head layouts only): the order heads are stored in, live heads first.
+    var headCompaction: [HeadCompaction?]
     private var rotaryTables: (positions: Int, cos: [Float], sin: [Float]) = (0, [], [])
 
     public init(layers: [TransformerLayer], dModel: Int, ffWidth: Int, attention: CausalAttention.Layout,
@@ -56,6 +59,7 @@ public final class TransformerStack {
         self.gated = gated; self.rotary = rotary; self.causal = causal
         self.scales = scales ?? [Float](repeating: Float(1.0 / Double(attention.headWidth).squareRoot()), count: layers.count)
         self.ffCompaction = Array(repeating: nil, count: layers.count)
+        self.headCompaction = Array(repeating: nil, count: layers.count)
     }
 
     /// x: [Σ T, dModel] in place, for packed sequences of `lengths`; the probe sees each layer's
@@ -86,24 +90,33 @@ public final class TransformerStack {
             Profile.measure("norm") {
                 if pre { layer.attentionNorm.apply(x.pointer, h.pointer, rows: n, dim: d) } else { h.pointer.update(from: x.pointer, count: n * d) }
             }
-            Profile.measure("qkv") { layer.qkv(h.pointer, rows: n, into: qkv.pointer) }
-            if let rotary {
+            let hc = headCompaction[i]
+            // the layout this layer's q/k/v are computed in: all heads, or only the live ones
+            let la = hc.map { CausalAttention.Layout.blocks(heads: $0.live, kvHeads: $0.live, headWidth: a.headWidth) } ?? a
+            Profile.measure("qkv") {
+                if let hc { compactedQKV(layer, hc, input: h, rows: n, into: qkv) } else { layer.qkv(h.pointer, rows: n, into: qkv.pointer) }
+            }
+            if let rotary, la.heads > 0 {
                 Profile.measure("rotary") {
                     let half = rotary.dimensions / 2
                     rotaryTables.cos.withUnsafeBufferPointer { c in
                         rotaryTables.sin.withUnsafeBufferPointer { s in
-                            sc_rotary(qkv.pointer + a.qOffset, a.rowStride, n, positions, a.heads, a.headStride, half, c.baseAddress, s.baseAddress)
-                            sc_rotary(qkv.pointer + a.kOffset, a.rowStride, n, positions, a.kvHeads, a.headStride, half, c.baseAddress, s.baseAddress)
+                            sc_rotary(qkv.pointer + la.qOffset, la.rowStride, n, positions, la.heads, la.headStride, half, c.baseAddress, s.baseAddress)
+                            sc_rotary(qkv.pointer + la.kOffset, la.rowStride, n, positions, la.kvHeads, la.headStride, half, c.baseAddress, s.baseAddress)
                         }
                     }
                 }
             }
             Profile.measure("attention") {
-                CausalAttention.forward(qkv: qkv.pointer, layout: a, lengths: lengths, scale: scales[i],
-                                        out: attn.pointer, scratch: scratch, causal: causal, skip: prunedHeads?[i])
+                if la.heads > 0 {
+                    CausalAttention.forward(qkv: qkv.pointer, layout: la, lengths: lengths, scale: scales[i],
+                                            out: attn.pointer, scratch: scratch, causal: causal, skip: hc == nil ? prunedHeads?[i] : nil)
+                }
             }
-            Profile.measure("probe") { probe?.observeAttention(layer: i, values: attn.pointer, rows: n) }
-            Profile.measure("out_proj") { layer.out(attn.pointer, rows: n, into: o.pointer) }
+            Profile.measure("probe") { probe?.observeAttention(layer: i, values: attn.pointer, rows: n, neurons: hc?.liveNeurons) }
+            Profile.measure("out_proj") {
+                if let hc { compactedOut(layer, hc, input: attn, rows: n, into: o) } else { layer.out(attn.pointer, rows: n, into: o.pointer) }
+            }
             if residual == .parallel {
                 // x + attn(ln1(x)) + mlp(ln2(x))
                 Profile.measure("norm") { layer.mlpNorm.apply(x.pointer, h.pointer, rows: n, dim: d) }

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 import ScalpelCore
-import ScalpelModels
+@testable import ScalpelModels
 @testable import Scalpel
 
 /// Compaction (pruned FF neurons out of the matmuls, pruned heads skipped) against the full-size
@@ -24,7 +24,7 @@ struct CompactionTests {
     }
 
     @Test("compacted forward equals the zeroed-column forward; expanding restores every weight bit for bit",
-          arguments: ["opt-prenorm", "llama-gqa", "neox-parallel", "gpt2", "opt-postnorm-proj"])
+          arguments: ["opt-prenorm", "llama-gqa", "neox-parallel", "gpt2", "opt-postnorm-proj", "llama-linear-bias", "bert-mlm"])
     func forward(_ name: String) throws {
         let loaded = try ModelRegistry.load(TestSupport.fixture("models/" + name))
         let model = loaded.model
@@ -33,6 +33,16 @@ struct CompactionTests {
         let before = model.stateDict().map { ($0.name, $0.tensor.values) }
         let full = model.logits(Self.sequences).values
         model.compact(mask.prunedNeurons)
+        // the paths under test ran: FF compacted everywhere; head 1 of layer 0 taken out of q/k/v
+        // where the layout allows it, else only its attention skipped
+        let stack = (model as! any StackBacked).stack
+        #expect(stack.ffCompaction[0]?.live == model.shape.ffWidth - (model.shape.ffWidth + 2) / 3)
+        #expect(stack.ffCompaction.count < 2 || stack.ffCompaction[1]?.live == model.shape.ffWidth - model.shape.ffWidth * 2 / 5)
+        if stack.headsCompactable {
+            #expect(stack.headCompaction[0]?.live == model.shape.heads - 1 && stack.headCompaction[0]?.order.last == 1)
+        } else {
+            #expect(stack.prunedHeads?[0][1] == true)
+        }
         let compacted = model.logits(Self.sequences).values
         // only the float summation order differs: within the project's parity tolerance (1e-4)
         let diff = zip(full, compacted).map { abs($0 - $1) }.max()!
@@ -43,9 +53,10 @@ struct CompactionTests {
         for (b, a) in zip(before, after) { #expect(b.1 == a.1, "\(b.0) changed by compact/expand") }
     }
 
-    @Test("statistics of unpruned neurons agree with and without compaction; pruned ones are their replacement value")
-    func statistics() throws {
-        let loaded = try ModelRegistry.load(TestSupport.fixture("models/llama-gqa"))
+    @Test("statistics of unpruned neurons agree with and without compaction; pruned ones are their replacement value",
+          arguments: ["llama-gqa", "opt-prenorm", "gpt2"])
+    func statistics(_ name: String) throws {
+        let loaded = try ModelRegistry.load(TestSupport.fixture("models/" + name))
         let model = loaded.model
         let mask = Self.mask(model.shape)
         Pruner.replay(mask, onto: model)
