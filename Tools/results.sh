@@ -28,7 +28,7 @@ run() {
 }
 
 if [ "$what" = pair ] || [ "$what" = all ]; then
-  [ -d demo-data/heldout/code ] || { echo "demo-data/heldout is missing: run python3 Tools/train_demo.py (or build it with --help's split)" >&2; exit 1; }
+  [ -d demo-data/heldout/code ] || python3 Tools/train_demo.py --heldout-only
   for m in dropout no-dropout; do
     common=(--model models/pair/$m --forget demo-data/heldout/code --retain demo-data/heldout/prose
             --context 256 --collect-tokens 8192 --eval-tokens 8192 --steps 40)

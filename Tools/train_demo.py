@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Trains Scalpel's dropout pair: two small OPT models that differ only in dropout.
 
-    python3 Tools/train_demo.py            # retrains both into models/pair/ (about 30 min on 2 cores)
+    python3 Tools/train_demo.py                  # retrains both into models/pair/ (about 30 min on 2 cores)
+    python3 Tools/train_demo.py --heldout-only   # only the held-out split the experiments use
 
 Both models see the same prose (King James Bible + The Devil's Dictionary) and Python code (the
 standard library's top-level modules), built by Tools/demo_data.sh, in the same order, from the
@@ -154,6 +155,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--log-every", type=int, default=50)
     ap.add_argument("--threads", type=int, default=1, help="PyTorch threads per model (the two train in parallel)")
+    ap.add_argument("--heldout-only", action="store_true", help="only write demo-data/heldout/ (the experiments' data), no training")
     ap.add_argument("--only", choices=["dropout", "no-dropout"], help="internal: train one model and write its result")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -175,6 +177,9 @@ def main():
             dest.mkdir(parents=True)
             for p, _ in held:
                 shutil.copy(p, dest / p.name)
+        if args.heldout_only:
+            print(f"wrote {data / 'heldout'}: {len(prose_held)} prose and {len(code_held)} code documents")
+            return
         random.seed(args.seed)
         tok = train_tokenizer([t for _, t in prose_train + code_train], args.vocab)
         tok.save(str(tok_path))
@@ -234,7 +239,7 @@ def write_card(args, out, results, docs):
         f"- code: the Python {sys.version_info.major}.{sys.version_info.minor} standard library's top-level modules, "
         f"{docs['code'][0]} files for training, {docs['code'][1]} held out.",
         "- Every tenth document of each set in sorted path order is held out; `Tools/train_demo.py` copies them to",
-        "  `demo-data/heldout/{prose,code}/` (built by `Tools/demo_data.sh`, not committed).",
+        "  `demo-data/heldout/{prose,code}/` (not committed; `python3 Tools/train_demo.py --heldout-only` writes only that).",
         f"- Training tokens: prose {r['train_tokens']['prose']:,}, code {r['train_tokens']['code']:,}; held out: "
         f"prose {r['heldout_tokens']['prose']:,}, code {r['heldout_tokens']['code']:,}.",
         "",
