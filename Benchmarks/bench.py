@@ -115,24 +115,9 @@ def scalpel_prune(model, data, collect, evaluate, context, threads, steps=1, ff_
 # ---------------------------------------------------------------- PyTorch side (a worker process)
 
 def torch_windows(tok, data, context, tokens, skip=0):
-    """Scalpel's windows (SPEC §6): each document cut into consecutive windows of `context`;
-    predictions numbered in stream order; [(window ids, first kept prediction, end)]."""
-    from make_fixtures import read_documents
-    windows, n = [], 0
-    for doc in read_documents(str(data)):
-        ids = tok.encode(doc).ids
-        for w in range(0, len(ids), context):
-            win = ids[w:w + context]
-            if len(win) < 2:
-                continue
-            preds = len(win) - 1
-            lo, hi = max(0, skip - n), min(preds, skip + tokens - n)
-            if lo < hi:
-                windows.append((win, lo, hi))
-            n += preds
-            if n >= skip + tokens:
-                return windows
-    return windows
+    """Scalpel's windows (SPEC §6) covering predictions [skip, skip + tokens): [(ids, lo, hi)]."""
+    from make_fixtures import select_windows
+    return select_windows(tok, data, context, skip, tokens)
 
 
 def batches(windows, batch):

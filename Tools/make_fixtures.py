@@ -366,6 +366,31 @@ def read_documents(path, text_field="text"):
     return docs
 
 
+def select_windows(tok, path, context, skip=0, count=None):
+    """SPEC §6's windows, independently of Scalpel: each document tokenized whole and cut into
+    consecutive windows of `context`, predictions numbered in stream order. Returns
+    [(window ids, lo, hi)] whose predictions lo..hi-1 cover [skip, skip + count) (count None: to
+    the end of the data); asking for more predictions than the data holds is an error."""
+    out, n = [], 0
+    end = float("inf") if count is None else skip + count
+    for doc in read_documents(path):
+        ids = tok.encode(doc).ids
+        for w in range(0, len(ids), context):
+            win = ids[w:w + context]
+            if len(win) < 2:
+                continue
+            preds = len(win) - 1
+            lo, hi = max(0, skip - n), min(preds, end - n)
+            if lo < hi:
+                out.append((win, lo, int(hi)))
+            n += preds
+            if n >= end:
+                return out
+    if count is not None:
+        raise SystemExit(f"{path}: {n} predictions at context {context}, fewer than the {skip + count} asked for")
+    return out
+
+
 def evaluate(model, tok, path, context, skip, count, text_field="text"):
     preds = []  # (logits row, target) in stream order
     for doc in read_documents(path, text_field):

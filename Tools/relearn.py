@@ -24,31 +24,7 @@ from tokenizers import Tokenizer
 from transformers import AutoModelForCausalLM
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from make_fixtures import read_documents  # SPEC §6 document reading, independent of Scalpel
-
-
-def windows(tok, path, context, skip, count):
-    """Scalpel's windows: documents tokenized whole, cut into consecutive windows of `context`,
-    predictions numbered in stream order; returns [(ids, lo, hi)] covering predictions [skip, skip+count)
-    (count None: to the end of the data)."""
-    out, n = [], 0
-    count = count if count is not None else float("inf")
-    for doc in read_documents(path):
-        ids = tok.encode(doc).ids
-        for w in range(0, len(ids), context):
-            win = ids[w:w + context]
-            if len(win) < 2:
-                continue
-            preds = len(win) - 1
-            lo, hi = max(0, skip - n), min(preds, skip + count - n)
-            if lo < hi:
-                out.append((win, lo, hi))
-            n += preds
-            if n >= skip + count:
-                return out
-    if count != float("inf") and n < skip + count:
-        sys.exit(f"{path}: {n} predictions at context {context}, fewer than the {skip + count} asked for")
-    return out
+from make_fixtures import select_windows  # SPEC §6 windows, independent of Scalpel
 
 
 @torch.inference_mode()
@@ -105,11 +81,11 @@ def main():
     context = cfg.get("context") or 1024
     tok = Tokenizer.from_file(str(pruned_dir / "tokenizer.json"))
     c, e = cfg["collect_tokens"], cfg["eval_tokens"]
-    train = {k: windows(tok, cfg[k], context, c + e, None) for k in ("forget", "retain")}
+    train = {k: select_windows(tok, cfg[k], context, c + e, None) for k in ("forget", "retain")}
     for k, w in train.items():
         if sum(hi - lo for _, lo, hi in w) < 1000:
             sys.exit(f"{cfg[k]}: fewer than 1000 predictions after the evaluation portion to fine-tune on")
-    evals = {k: windows(tok, cfg[k], context, c, e) for k in ("forget", "retain")}
+    evals = {k: select_windows(tok, cfg[k], context, c, e) for k in ("forget", "retain")}
 
     results = {"run": str(run), "steps": a.steps, "batch": a.batch, "lr": a.lr, "seed": a.seed,
                "train_predictions": {k: sum(hi - lo for _, lo, hi in w) for k, w in train.items()}}
