@@ -73,24 +73,13 @@ extension TransformerStack {
         let layer = layers[i]
         let H = attention.heads, dh = attention.headWidth, d = layer.qkv.inFeatures
         let block = H * dh
-        let tmp = UnsafeMutablePointer<Float>.allocate(capacity: max(block * d, block))
+        let tmp = UnsafeMutablePointer<Float>.allocate(capacity: block * d)
         defer { tmp.deallocate() }
         for part in 0..<3 {
-            let w = layer.qkv.weight.pointer + part * block * d
-            tmp.update(from: w, count: block * d)
-            for p in 0..<H { (w + p * dh * d).update(from: tmp + Int(order[p]) * dh * d, count: dh * d) }
-            if let b = layer.qkv.bias {
-                let bias = b.pointer + part * block
-                tmp.update(from: bias, count: block)
-                for p in 0..<H { (bias + p * dh).update(from: tmp + Int(order[p]) * dh, count: dh) }
-            }
+            reorder(layer.qkv.weight.pointer + part * block * d, groupSize: dh * d, order: order, tmp: tmp)
+            if let b = layer.qkv.bias { reorder(b.pointer + part * block, groupSize: dh, order: order, tmp: tmp) }
         }
-        let out = layer.out.weight.pointer
-        for r in 0..<layer.out.outFeatures {
-            let row = out + r * block
-            tmp.update(from: row, count: block)
-            for p in 0..<H { (row + p * dh).update(from: tmp + Int(order[p]) * dh, count: dh) }
-        }
+        for r in 0..<layer.out.outFeatures { reorder(layer.out.weight.pointer + r * block, groupSize: dh, order: order, tmp: tmp) }
     }
 
     // input: [n, d] → qkv: [n, 3·live·dh] holding q, k, v of the live heads (CausalAttention.Layout.blocks(live)):
@@ -132,28 +121,13 @@ extension TransformerStack {
         let f = ffWidth
         let layer = layers[i]
         let d = layer.up.inFeatures
-        let halves = gated ? 2 : 1
-        let rowBuffer = [Float](unsafeUninitializedCapacity: f * d) { _, n in n = f * d }
-        rowBuffer.withUnsafeBufferPointer { tmp in
-            let t = UnsafeMutablePointer(mutating: tmp.baseAddress!)
-            for half in 0..<halves {
-                let w = layer.up.weight.pointer + half * f * d
-                t.update(from: w, count: f * d)
-                for p in 0..<f { (w + p * d).update(from: t + Int(order[p]) * d, count: d) }
-                if let b = layer.up.bias {
-                    let bias = b.pointer + half * f
-                    let old = Array(UnsafeBufferPointer(start: bias, count: f))
-                    for p in 0..<f { bias[p] = old[Int(order[p])] }
-                }
-            }
-            let down = layer.down.weight.pointer
-            let rows = layer.down.outFeatures
-            for r in 0..<rows {
-                let row = down + r * f
-                t.update(from: row, count: f)
-                for p in 0..<f { row[p] = t[Int(order[p])] }
-            }
+        let tmp = UnsafeMutablePointer<Float>.allocate(capacity: f * d)
+        defer { tmp.deallocate() }
+        for half in 0..<(gated ? 2 : 1) {
+            reorder(layer.up.weight.pointer + half * f * d, groupSize: d, order: order, tmp: tmp)
+            if let b = layer.up.bias { reorder(b.pointer + half * f, groupSize: 1, order: order, tmp: tmp) }
         }
+        for r in 0..<layer.down.outFeatures { reorder(layer.down.weight.pointer + r * f, groupSize: 1, order: order, tmp: tmp) }
     }
 
     // input: [n, d] → output: [n, dOut] through the `live` first (unpruned) FF neurons only:
@@ -192,6 +166,17 @@ extension TransformerStack {
             if let b = layer.down.bias { sc_add_bias(output.pointer, b.pointer, n, dOut) }
         }
     }
+}
+
+// x: order.count groups of `groupSize` floats, in place: group p becomes the group that was at
+// order[p]. tmp: at least order.count · groupSize floats.
+private func reorder(_ x: UnsafeMutablePointer<Float>, groupSize: Int, order: [Int32], tmp: UnsafeMutablePointer<Float>) {
+    tmp.update(from: x, count: order.count * groupSize)
+    if groupSize == 1 {
+        for p in order.indices { x[p] = tmp[Int(order[p])] }
+        return
+    }
+    for p in order.indices { (x + p * groupSize).update(from: tmp + Int(order[p]) * groupSize, count: groupSize) }
 }
 
 extension StackBacked {
