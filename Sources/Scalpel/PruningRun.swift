@@ -90,6 +90,8 @@ public final class PruningRun {
     public var statisticsCache: StatisticsCache?
     private var compactedFor: PrunedNeurons?
     private var warnedImageCache = false
+    /// SHA-256 of the model folder's files as run.json recorded them (new runs), by file name.
+    private var modelFileHashes: [String: String] = [:]
 
     /// What each step runs on: the collection and evaluation portions of forget and retain.
     enum Portions {
@@ -292,6 +294,12 @@ public final class PruningRun {
         return result
     }
 
+    /// The digest of the run's checkpoint (`StatisticsCache.checkpointDigest`), reusing the file
+    /// hashes run.json was written with.
+    public func checkpointDigest() throws -> String {
+        try StatisticsCache.checkpointDigest(config.model, known: modelFileHashes).digest
+    }
+
     /// Compacts the current mask's pruned neurons out of the forward pass (when `compaction`).
     func prepareForward() {
         guard compaction, mask.lastStep > 0 else { return }
@@ -393,7 +401,8 @@ public final class PruningRun {
         var hashes: [String: String] = [:]
         let fm = FileManager.default
         for name in (try? fm.contentsOfDirectory(atPath: config.model)) ?? [] where name.hasSuffix(".json") || name.hasSuffix(".safetensors") {
-            hashes["model/" + name] = try SHA256.file(config.model + "/" + name)
+            modelFileHashes[name] = try SHA256.file(config.model + "/" + name)
+            hashes["model/" + name] = modelFileHashes[name]
         }
         for (label, path) in [("forget", config.forget), ("retain", config.retain)] {
             let set = DataSet(name: label, path: path, textField: config.textField, extensions: config.extensions.map(Set.init))

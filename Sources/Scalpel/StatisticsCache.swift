@@ -56,7 +56,8 @@ public struct StatisticsCache: Sendable {
 
     /// SHA-256 over a checkpoint: each of its files (sorted by name) with its name and digest.
     /// A folder contributes its `.json`, `.safetensors`, `.gguf`, `.txt` and `.model` files.
-    public static func checkpointDigest(_ path: String) throws -> (digest: String, files: [String: String]) {
+    /// `known`: digests already computed, by file name, which are not computed again.
+    public static func checkpointDigest(_ path: String, known: [String: String] = [:]) throws -> (digest: String, files: [String: String]) {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
             throw ScalpelError.invalidFile(path: path, reason: "does not exist")
@@ -65,7 +66,7 @@ public struct StatisticsCache: Sendable {
         if isDir.boolValue {
             let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
             for name in names.sorted() where [".json", ".safetensors", ".gguf", ".txt", ".model"].contains(where: { name.hasSuffix($0) }) {
-                files[name] = try SHA256.file(path + "/" + name)
+                files[name] = try known[name] ?? SHA256.file(path + "/" + name)
             }
         } else {
             files[(path as NSString).lastPathComponent] = try SHA256.file(path)

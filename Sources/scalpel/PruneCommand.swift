@@ -79,7 +79,7 @@ struct Prune: ParsableCommand {
         }
         run.compaction = !noCompact
         if let statsCache {
-            run.statisticsCache = try StatisticsCache(folder: statsCache, checkpoint: StatisticsCache.checkpointDigest(run.config.model).digest)
+            run.statisticsCache = try StatisticsCache(folder: statsCache, checkpoint: run.checkpointDigest())
         }
         try run.run()
         if let d = run.history.top1MaxDelta {
