@@ -65,6 +65,16 @@ struct CheckpointErrorTests {
         do { try body(); return "" } catch { return "\(error)" }
     }
 
+    /// The error loading a copy of opt-prenorm whose config.json has `old` replaced by `new`.
+    func loadError(editingConfig old: String, to new: String) throws -> String {
+        let dir = try copy("opt-prenorm")
+        let cfg = dir + "/config.json"
+        let original = try String(contentsOfFile: cfg, encoding: .utf8)
+        #expect(original.contains(old), "config.json has no \(old) to edit")
+        try original.replacingOccurrences(of: old, with: new).write(toFile: cfg, atomically: true, encoding: .utf8)
+        return message { _ = try ModelRegistry.load(dir) }
+    }
+
     @Test func missingFolder() {
         let m = message { _ = try ModelRegistry.load("/nonexistent/model") }
         #expect(m == "/nonexistent/model: no such file or folder")
@@ -77,39 +87,23 @@ struct CheckpointErrorTests {
     }
 
     @Test func unknownModelType() throws {
-        let dir = try copy("opt-prenorm")
-        let cfg = dir + "/config.json"
-        let text = try String(contentsOfFile: cfg, encoding: .utf8).replacingOccurrences(of: "\"opt\"", with: "\"mamba\"")
-        try text.write(toFile: cfg, atomically: true, encoding: .utf8)
-        let m = message { _ = try ModelRegistry.load(dir) }
+        let m = try loadError(editingConfig: "\"opt\"", to: "\"mamba\"")
         #expect(m.contains("config.json: unsupported model_type 'mamba' (supported: "), "\(m)")
         #expect(m.contains("opt"))
     }
 
     @Test func unsupportedActivation() throws {
-        let dir = try copy("opt-prenorm")
-        let cfg = dir + "/config.json"
-        let text = try String(contentsOfFile: cfg, encoding: .utf8).replacingOccurrences(of: "\"relu\"", with: "\"mish\"")
-        try text.write(toFile: cfg, atomically: true, encoding: .utf8)
-        let m = message { _ = try ModelRegistry.load(dir) }
+        let m = try loadError(editingConfig: "\"relu\"", to: "\"mish\"")
         #expect(m.contains("unsupported activation_function 'mish'"), "\(m)")
     }
 
     @Test func wrongShape() throws {
-        let dir = try copy("opt-prenorm")
-        let cfg = dir + "/config.json"
-        let text = try String(contentsOfFile: cfg, encoding: .utf8).replacingOccurrences(of: "\"ffn_dim\": 160", with: "\"ffn_dim\": 150")
-        try text.write(toFile: cfg, atomically: true, encoding: .utf8)
-        let m = message { _ = try ModelRegistry.load(dir) }
+        let m = try loadError(editingConfig: "\"ffn_dim\": 160", to: "\"ffn_dim\": 150")
         #expect(m.contains("model.safetensors: tensor 'model.decoder.layers.0.fc1.weight' has shape [160, 64], expected [150, 64]"), "\(m)")
     }
 
     @Test func missingTensor() throws {
-        let dir = try copy("opt-prenorm")
-        let cfg = dir + "/config.json"
-        let text = try String(contentsOfFile: cfg, encoding: .utf8).replacingOccurrences(of: "\"num_hidden_layers\": 2", with: "\"num_hidden_layers\": 3")
-        try text.write(toFile: cfg, atomically: true, encoding: .utf8)
-        let m = message { _ = try ModelRegistry.load(dir) }
+        let m = try loadError(editingConfig: "\"num_hidden_layers\": 2", to: "\"num_hidden_layers\": 3")
         #expect(m.contains("missing tensor 'model.decoder.layers.2.self_attn_layer_norm.weight'"), "\(m)")
     }
 
@@ -137,11 +131,7 @@ struct CheckpointErrorTests {
     }
 
     @Test func badFieldType() throws {
-        let dir = try copy("opt-prenorm")
-        let cfg = dir + "/config.json"
-        let text = try String(contentsOfFile: cfg, encoding: .utf8).replacingOccurrences(of: "\"hidden_size\": 64", with: "\"hidden_size\": \"wide\"")
-        try text.write(toFile: cfg, atomically: true, encoding: .utf8)
-        let m = message { _ = try ModelRegistry.load(dir) }
+        let m = try loadError(editingConfig: "\"hidden_size\": 64", to: "\"hidden_size\": \"wide\"")
         #expect(m.contains("field 'hidden_size' is not of type Int"), "\(m)")
     }
 }
