@@ -81,3 +81,13 @@ public struct Mask: Sendable, Equatable {
         attnOffset = try file.floatTensor("attn_offset").values
     }
 }
+
+extension Mask {
+    /// The pruned neurons per layer, and the heads all of whose neurons are pruned, for compaction.
+    public var prunedNeurons: PrunedNeurons {
+        let layers = ffShape[0], f = ffShape[1], heads = attnShape[1], dh = attnShape[2]
+        let ff = (0..<layers).map { l in (0..<f).map { ffStep[l * f + $0] != 0 } }
+        let hs = (0..<layers).map { l in (0..<heads).map { h in (0..<dh).allSatisfy { attnStep[(l * heads + h) * dh + $0] != 0 } } }
+        return PrunedNeurons(ff: ff, heads: hs)
+    }
+}

@@ -139,6 +139,25 @@ public struct Statistics: Sendable, Equatable {
     }
 }
 
+extension Statistics {
+    /// Sets every pruned neuron's sums to those of its replacement value (0, or its offset) at
+    /// every position: a pruned neuron's activation *is* that value (SPEC §5), whether or not it
+    /// was computed (compaction skips it).
+    public mutating func setPruned(_ mask: Mask) {
+        for kind in NeuronKind.allCases {
+            var s = self[kind]
+            let steps = mask.steps(kind), offsets = kind == .ff ? mask.ffOffset : mask.attnOffset
+            let width = s.width
+            for i in steps.indices where steps[i] != 0 {
+                let n = s.count[i / width], c = Double(offsets[i])
+                s.sum[i] = n * c; s.sumAbs[i] = n * Swift.abs(c); s.sumSqrt[i] = n * Swift.abs(c).squareRoot()
+                s.sumSquares[i] = n * c * c; s.countPositive[i] = c > 0 ? n : 0
+            }
+            self[kind] = s
+        }
+    }
+}
+
 /// The probe that accumulates `Statistics` during forward passes, over chosen rows only.
 public final class StatisticsCollector: ActivationProbe {
     public private(set) var statistics: Statistics

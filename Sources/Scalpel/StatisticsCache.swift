@@ -76,32 +76,3 @@ public struct StatisticsCache: Sendable {
         return (h.finalize(), files)
     }
 }
-
-extension Statistics {
-    /// Sets every pruned neuron's sums to those of its replacement value (0, or its offset) at
-    /// every position: a pruned neuron's activation *is* that value (SPEC §5), whether or not it
-    /// was computed (compaction skips it).
-    public mutating func setPruned(_ mask: Mask) {
-        for kind in NeuronKind.allCases {
-            var s = self[kind]
-            let steps = mask.steps(kind), offsets = kind == .ff ? mask.ffOffset : mask.attnOffset
-            let width = s.width
-            for i in steps.indices where steps[i] != 0 {
-                let n = s.count[i / width], c = Double(offsets[i])
-                s.sum[i] = n * c; s.sumAbs[i] = n * Swift.abs(c); s.sumSqrt[i] = n * Swift.abs(c).squareRoot()
-                s.sumSquares[i] = n * c * c; s.countPositive[i] = c > 0 ? n : 0
-            }
-            self[kind] = s
-        }
-    }
-}
-
-extension Mask {
-    /// The pruned neurons per layer, and the heads all of whose neurons are pruned, for compaction.
-    public var prunedNeurons: PrunedNeurons {
-        let layers = ffShape[0], f = ffShape[1], heads = attnShape[1], dh = attnShape[2]
-        let ff = (0..<layers).map { l in (0..<f).map { ffStep[l * f + $0] != 0 } }
-        let hs = (0..<layers).map { l in (0..<heads).map { h in (0..<dh).allSatisfy { attnStep[(l * heads + h) * dh + $0] != 0 } } }
-        return PrunedNeurons(ff: ff, heads: hs)
-    }
-}
