@@ -1,5 +1,15 @@
 import Foundation
 import COpenBLAS
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Per-thread flag: set while the thread runs the body of a `Parallel.forEach`.
+private let insideKey: pthread_key_t = {
+    var key = pthread_key_t()
+    pthread_key_create(&key, nil)
+    return key
+}()
 
 /// A raw pointer that may cross into `concurrentPerform` closures.
 /// The caller guarantees that concurrent tasks touch disjoint elements.
@@ -19,7 +29,12 @@ public enum Parallel {
         openblas_set_num_threads(1)
         return ProcessInfo.processInfo.activeProcessorCount
     }()
-    nonisolated(unsafe) private static var active = false
+    /// Whether this thread runs inside a `forEach` body (per thread, so that loops started by
+    /// independent threads, e.g. two forward passes at once, each still use every worker).
+    private static var active: Bool {
+        get { pthread_getspecific(insideKey) != nil }
+        set { pthread_setspecific(insideKey, newValue ? UnsafeRawPointer(bitPattern: 1) : nil) }
+    }
 
     /// Worker threads for `forEach` (and so for BLAS). Defaults to all cores.
     public static var threads: Int {
@@ -43,15 +58,18 @@ public enum Parallel {
         let workers = workers(for: count)
         // inside the loop's body, nested loops and BLAS run serially — also when the loop itself
         // runs on one worker, so that what a body computes never depends on the thread count
-        let outer = active
-        active = true
-        defer { active = outer }
         if workers == 1 {
+            let outer = active
+            active = true
+            defer { active = outer }
             for i in 0..<count { body(i, 0) }
             return
         }
         withoutActuallyEscaping(body) { body in
             DispatchQueue.concurrentPerform(iterations: workers) { w in
+                let outer = active
+                active = true
+                defer { active = outer }
                 var i = w
                 while i < count {
                     body(i, w)

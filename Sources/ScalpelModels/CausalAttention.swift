@@ -54,31 +54,8 @@ public enum CausalAttention {
                 for r in 0..<T { (out + r * outStride).update(repeating: 0, count: dh) }
                 return
             }
-            guard causal else {
-                let scores = scratch[worker].reserve(T * T)
-                // scores: [T, T] = scale · q: [T, dh] · k: [T, dh]ᵀ
-                BLAS.gemm(m: T, n: T, k: dh, a: q, lda: ld, b: k, ldb: ld, transposeB: true, c: scores, ldc: T, alpha: scale)
-                sc_softmax_rows(scores, T, T)
-                // out_sh: [T, dh] = scores: [T, T] · v: [T, dh]
-                BLAS.gemm(m: T, n: dh, k: T, a: scores, lda: T, b: v, ldb: ld, transposeB: false, c: out, ldc: outStride)
-                return
-            }
-            // causal: query blocks of `block` rows see only the keys up to their last row,
-            // so the masked upper triangle is (mostly) never computed
-            let block = 128
-            let scores = scratch[worker].reserve(min(block, T) * T)
-            var r0 = 0
-            while r0 < T {
-                let rows = min(block, T - r0), keys = r0 + rows
-                // scores: [rows, keys] = scale · q[r0..<r0+rows] · k[0..<keys]ᵀ
-                BLAS.gemm(m: rows, n: keys, k: dh, a: q + r0 * ld, lda: ld, b: k, ldb: ld, transposeB: true,
-                          c: scores, ldc: keys, alpha: scale)
-                sc_causal_softmax(scores, rows, keys, keys, r0)
-                // out[r0..<r0+rows]: [rows, dh] = scores: [rows, keys] · v[0..<keys]: [keys, dh]
-                BLAS.gemm(m: rows, n: dh, k: keys, a: scores, lda: keys, b: v, ldb: ld, transposeB: false,
-                          c: out + r0 * outStride, ldc: outStride)
-                r0 += rows
-            }
+            let buffer = scratch[worker].reserve(sc_attention_scratch(T, dh))
+            sc_attention_head(q, k, v, ld, T, dh, scale, causal ? 1 : 0, out, outStride, buffer)
         }
     }
 }

@@ -90,23 +90,15 @@ extension TransformerStack {
         guard w > 0 else { return }
         for part in 0..<3 {
             BLAS.gemm(m: n, n: w, k: d, a: input.pointer, lda: d, b: layer.qkv.weight.pointer + part * H * dh * d, ldb: d,
-                      transposeB: true, c: qkv.pointer + part * w, ldc: ld)
-            if let b = layer.qkv.bias {
-                for r in 0..<n { sc_add_bias(qkv.pointer + r * ld + part * w, b.pointer + part * H * dh, 1, w) }
-            }
+                      transposeB: true, c: qkv.pointer + part * w, ldc: ld, bias: layer.qkv.bias.map { $0.pointer + part * H * dh })
         }
     }
 
     // attn: [n, live·dh] → o: [n, dOut] through the first live·dh columns of the (reordered) output projection.
     func compactedOut(_ layer: TransformerLayer, _ c: HeadCompaction, input: Tensor, rows n: Int, into o: Tensor) {
         let w = c.live * attention.headWidth, dOut = layer.out.outFeatures
-        if w > 0 {
-            BLAS.gemm(m: n, n: dOut, k: w, a: input.pointer, lda: w, b: layer.out.weight.pointer, ldb: layer.out.inFeatures,
-                      transposeB: true, c: o.pointer, ldc: dOut)
-        } else {
-            o.pointer.update(repeating: 0, count: n * dOut)
-        }
-        if let b = layer.out.bias { sc_add_bias(o.pointer, b.pointer, n, dOut) }
+        BLAS.gemm(m: n, n: dOut, k: w, a: input.pointer, lda: max(w, 1), b: layer.out.weight.pointer, ldb: layer.out.inFeatures,
+                  transposeB: true, c: o.pointer, ldc: dOut, bias: layer.out.bias?.pointer)
     }
 
     private func inverse(_ order: [Int32]) -> [Int32] {
@@ -141,15 +133,12 @@ extension TransformerStack {
                 // upOut: [n, 2·live] = gate part | up part, so sc_gated reads it as a [n, 2·live] gate/up matrix
                 for half in 0..<2 {
                     BLAS.gemm(m: n, n: live, k: d, a: input.pointer, lda: d, b: layer.up.weight.pointer + half * f * d, ldb: d,
-                              transposeB: true, c: upOut.pointer + half * live, ldc: 2 * live)
-                    if let b = layer.up.bias {
-                        for r in 0..<n { sc_add_bias(upOut.pointer + r * 2 * live + half * live, b.pointer + half * f, 1, live) }
-                    }
+                              transposeB: true, c: upOut.pointer + half * live, ldc: 2 * live,
+                              bias: layer.up.bias.map { $0.pointer + half * f })
                 }
             } else {
                 BLAS.gemm(m: n, n: live, k: d, a: input.pointer, lda: d, b: layer.up.weight.pointer, ldb: d,
-                          transposeB: true, c: ff.pointer, ldc: live)
-                if let b = layer.up.bias { sc_add_bias(ff.pointer, b.pointer, n, live) }
+                          transposeB: true, c: ff.pointer, ldc: live, bias: layer.up.bias?.pointer)
             }
         }
         Profile.measure("activation") {
@@ -157,13 +146,8 @@ extension TransformerStack {
         }
         Profile.measure("probe") { probe?.observeFF(layer: i, values: ff.pointer, rows: n, neurons: c.liveNeurons) }
         Profile.measure("down") {
-            if live > 0 {
-                BLAS.gemm(m: n, n: dOut, k: live, a: ff.pointer, lda: live, b: layer.down.weight.pointer, ldb: f,
-                          transposeB: true, c: output.pointer, ldc: dOut)
-            } else {
-                output.pointer.update(repeating: 0, count: n * dOut)
-            }
-            if let b = layer.down.bias { sc_add_bias(output.pointer, b.pointer, n, dOut) }
+            BLAS.gemm(m: n, n: dOut, k: live, a: ff.pointer, lda: max(live, 1), b: layer.down.weight.pointer, ldb: f,
+                      transposeB: true, c: output.pointer, ldc: dOut, bias: layer.down.bias?.pointer)
         }
     }
 }

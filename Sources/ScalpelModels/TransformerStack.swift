@@ -40,7 +40,6 @@ public final class TransformerStack {
     public let causal: Bool
     /// Scale of QKᵀ per layer (usually 1/√headWidth).
     public let scales: [Float]
-    private var scratch: [Scratch] = []
     /// Per layer, when pruned FF neurons are compacted out of the matmuls: the order the layer's
     /// FF neurons are stored in (live neurons first) and how many are live. See `Compaction.swift`.
     var ffCompaction: [FFCompaction?]
@@ -49,7 +48,20 @@ public final class TransformerStack {
     /// Per layer, when fully pruned heads are compacted out of q/k/v and the output projection
     /// (plain multi-head layouts only): the order heads are stored in, live heads first.
     var headCompaction: [HeadCompaction?]
-    private var rotaryTables: (positions: Int, cos: [Float], sin: [Float]) = (0, [], [])
+    private var rotaryCache: (positions: Int, cos: [Float], sin: [Float]) = (0, [], [])
+    private let rotaryLock = NSLock()
+
+    /// cos and sin tables covering at least `positions` positions (grown on demand; shared by
+    /// forward passes that run at the same time).
+    private func rotaryTables(positions: Int, _ rotary: Rotary) -> (cos: [Float], sin: [Float]) {
+        rotaryLock.lock()
+        defer { rotaryLock.unlock() }
+        if rotaryCache.positions < positions {
+            let t = rotary.tables(positions: positions)
+            rotaryCache = (positions, t.cos, t.sin)
+        }
+        return (rotaryCache.cos, rotaryCache.sin)
+    }
 
     public init(layers: [TransformerLayer], dModel: Int, ffWidth: Int, attention: CausalAttention.Layout,
                 placement: NormPlacement, residual: Residual = .sequential, activation: Activation,
@@ -73,16 +85,14 @@ public final class TransformerStack {
         let attn = Tensor(zeros: [n, attnWidth])
         let upOut = gated ? Tensor(zeros: [n, 2 * f]) : nil
         let ff = Tensor(zeros: [n, f])
-        if scratch.count < Parallel.threads { scratch = (0..<Parallel.threads).map { _ in Scratch() } }
+        // per call, so that forward passes of one model may run at the same time
+        let scratch = (0..<Parallel.threads).map { _ in Scratch() }
         var positions: [Int32] = []
+        var tables: (cos: [Float], sin: [Float]) = ([], [])
         if let rotary {
             positions.reserveCapacity(n)
             for t in lengths { positions += (0..<t).map { Int32($0) } }
-            let longest = lengths.max() ?? 0
-            if rotaryTables.positions < longest {
-                let t = rotary.tables(positions: longest)
-                rotaryTables = (longest, t.cos, t.sin)
-            }
+            tables = rotaryTables(positions: lengths.max() ?? 0, rotary)
         }
         let pre = placement == .pre
         for (i, layer) in layers.enumerated() {
@@ -99,8 +109,8 @@ public final class TransformerStack {
             if let rotary, la.heads > 0 {
                 Profile.measure("rotary") {
                     let half = rotary.dimensions / 2
-                    rotaryTables.cos.withUnsafeBufferPointer { c in
-                        rotaryTables.sin.withUnsafeBufferPointer { s in
+                    tables.cos.withUnsafeBufferPointer { c in
+                        tables.sin.withUnsafeBufferPointer { s in
                             sc_rotary(qkv.pointer + la.qOffset, la.rowStride, n, positions, la.heads, la.headStride, half, c.baseAddress, s.baseAddress)
                             sc_rotary(qkv.pointer + la.kOffset, la.rowStride, n, positions, la.kvHeads, la.headStride, half, c.baseAddress, s.baseAddress)
                         }

@@ -29,18 +29,36 @@ struct KernelTests {
         #expect(rank == 2)
     }
 
-    @Test("causal softmax rows sum to one and hide the future")
-    func causalSoftmax() {
-        var s: [Float] = [1, 9, 9, 2, 3, 9, 0, 0, 0]
-        sc_causal_softmax(&s, 3, 3, 3, 0)
-        #expect(s[0] == 1 && s[1] == 0 && s[2] == 0)
-        #expect(abs(s[3] + s[4] - 1) < 1e-6 && s[5] == 0)
-        #expect(abs(s[6] - 1.0 / 3) < 1e-6)
-        // a block of queries starting at position 1: row 0 sees keys 0...1, row 1 sees 0...2
-        var b: [Float] = [0, 0, 5, 0, 0, 0]
-        sc_causal_softmax(&b, 2, 3, 3, 1)
-        #expect(abs(b[0] - 0.5) < 1e-6 && abs(b[1] - 0.5) < 1e-6 && b[2] == 0)
-        #expect(abs(b[3] + b[4] + b[5] - 1) < 1e-6)
+    @Test("fused attention equals softmax(scale · q kᵀ) · v computed naively in Double",
+          arguments: [(1, 64, true), (7, 64, true), (37, 64, true), (37, 64, false), (50, 20, true), (13, 40, false), (130, 128, true), (18, 4, true), (33, 4, false), (9, 8, true)])
+    func attention(T: Int, dh: Int, causal: Bool) {
+        // q, k, v interleaved in rows of stride ld (as in a fused qkv projection), out with its own stride
+        let ld = 3 * dh + 5, ldo = dh + 3
+        let qkv = (0..<(T * ld)).map { Float(sin(Double($0) * 0.37)) * 1.5 }
+        var out = [Float](repeating: -7, count: T * ldo)
+        var scratch = [Float](repeating: .nan, count: sc_attention_scratch(T, dh))
+        let scale: Float = 0.125
+        qkv.withUnsafeBufferPointer { p in
+            sc_attention_head(p.baseAddress!, p.baseAddress! + dh, p.baseAddress! + 2 * dh, ld, T, dh, scale,
+                              causal ? 1 : 0, &out, ldo, &scratch)
+        }
+        var worst = 0.0
+        for i in 0..<T {
+            let keys = causal ? i + 1 : T
+            var w = (0..<keys).map { j in
+                (0..<dh).reduce(0.0) { $0 + Double(qkv[i * ld + $1]) * Double(qkv[j * ld + dh + $1]) } * Double(scale)
+            }
+            let m = w.max()!
+            w = w.map { exp($0 - m) }
+            let total = w.reduce(0, +)
+            for d in 0..<dh {
+                let expected = (0..<keys).reduce(0.0) { $0 + w[$1] / total * Double(qkv[$1 * ld + 2 * dh + d]) }
+                worst = max(worst, abs(expected - Double(out[i * ldo + d])))
+            }
+            // the padding between rows is left alone
+            for d in dh..<ldo { #expect(out[i * ldo + d] == -7) }
+        }
+        #expect(worst < 2e-6, "max difference \(worst)")
     }
 
     @Test("Parallel.forEach visits every index once for any thread count")

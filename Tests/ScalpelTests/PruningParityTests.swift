@@ -26,9 +26,12 @@ struct PruningParityTests {
         return (0..<(t.end - t.start) / 8).map { raw.loadUnaligned(fromByteOffset: 8 * $0, as: Double.self) }
     }
 
-    /// |got − want| ≤ relative · max(|want|, scale): `scale` is the magnitude of the terms behind a
-    /// signed value that may cancel (Σ|a| for Σa), so cancellation is not mistaken for error.
-    func expectClose(_ got: [Double], _ want: [Double], _ what: String, relative: Double = 1e-6, scale: [Double]? = nil) {
+    /// |got − want| ≤ relative · max(|want|, scale). Both sides run the model in Float32 (summed in
+    /// Float64 after), so activations differ by a few Float32 roundings (2⁻²⁴ ≈ 6e-8 each) through
+    /// two layers; 5e-6 is about 80 of them.
+    /// `scale` is the magnitude of the terms behind a signed value that may cancel (Σ|a| for Σa),
+    /// so cancellation is not mistaken for error.
+    func expectClose(_ got: [Double], _ want: [Double], _ what: String, relative: Double = 5e-6, scale: [Double]? = nil) {
         #expect(got.count == want.count, "\(what)")
         var worst = 0.0
         for (i, (g, w)) in zip(got, want).enumerated() {
@@ -37,7 +40,7 @@ struct PruningParityTests {
         #expect(worst <= relative, "\(what): worst relative difference \(worst)")
     }
 
-    @Test("Float64 sums equal the reference to 1e-6 relative")
+    @Test("Float64 sums equal the reference to 5e-6 relative")
     func sums() throws {
         for (label, stats) in [("forget", Self.forget), ("retain", Self.retain)] {
             for kind in NeuronKind.allCases {

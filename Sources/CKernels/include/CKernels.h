@@ -25,12 +25,6 @@ void sc_rotary(float *x, size_t ld, size_t rows, const int32_t *pos, size_t head
  * act = SiLU (kind 0), exact GELU (1), tanh GELU (2) or ReLU (3). */
 void sc_gated(const float *gate_up, float *out, size_t rows, size_t ff, int kind);
 
-/* scores: [T, ldS] rows; each row i is replaced by the softmax over all its T entries (no mask). */
-void sc_softmax_rows(float *scores, size_t T, size_t ldS);
-
-/* y: [rows, dim] += bias: [dim] (broadcast over rows). */
-void sc_add_bias(float *y, const float *bias, size_t rows, size_t dim);
-
 /* y: [n] += x: [n]. */
 void sc_add(float *y, const float *x, size_t n);
 
@@ -43,10 +37,12 @@ void sc_gelu_tanh(float *x, size_t n);
 /* x: [n] in place. SiLU: x * sigmoid(x). */
 void sc_silu(float *x, size_t n);
 
-/* scores: [rows, cols] (row stride ldS) of attention scores for one block of queries of one
- * (sequence, head); query row i is position offset + i and sees keys 0...offset+i. Each row is
- * replaced by the softmax over those entries; the entries after them (up to cols) are set to 0. */
-void sc_causal_softmax(float *scores, size_t rows, size_t cols, size_t ldS, size_t offset);
+/* Attention of one (sequence, head). q, k, v: [T, dh] rows of stride ld; out: [T, dh] rows of stride ldo.
+ * out = softmax(scale · q kᵀ) · v, where with `causal` query i sees keys 0...i only.
+ * scratch: sc_attention_scratch(T, dh) floats, private to the caller. */
+size_t sc_attention_scratch(size_t T, size_t dh);
+void sc_attention_head(const float *q, const float *k, const float *v, size_t ld, size_t T, size_t dh,
+                       float scale, int causal, float *out, size_t ldo, float *scratch);
 
 /* logits: [V] for one position, target: its next token.
  * Returns the cross-entropy -log softmax(logits)[target] (computed in double) and writes
