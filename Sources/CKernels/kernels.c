@@ -107,45 +107,53 @@ double sc_cross_entropy_rank(const float *logits, size_t V, size_t target, size_
 // to the double arrays. Columns go 8 at a time: each block's sums stay in registers over all rows
 // (one pass over x, no per-row read-modify-write of the five arrays). Every column's sum runs in
 // row order, so the result does not depend on how columns are shared among threads.
+#define STATS_ROWS 16
+
 void sc_accumulate_stats(const float *x, size_t ld, size_t row0, size_t row1, size_t col0, size_t col1,
                          double *sum, double *sum_abs, double *sum_sqrt, double *sum_sq, double *count_pos) {
     const __m256 sign = _mm256_set1_ps(-0.0f), zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
-    size_t c = col0;
-    for (; c + 8 <= col1; c += 8) {
-        __m256d s0 = _mm256_setzero_pd(), s1 = s0, a0 = s0, a1 = s0, q0 = s0, q1 = s0, sq0 = s0, sq1 = s0;
-        __m256 pos = zero;   // counts ≤ 2^24 per call stay exact in float
-        for (size_t r = row0; r < row1; r++) {
-            __m256 v = _mm256_loadu_ps(x + r * ld + c);
-            __m256 av = _mm256_andnot_ps(sign, v);
-            __m256 rt = _mm256_sqrt_ps(av);
-            pos = _mm256_add_ps(pos, _mm256_and_ps(_mm256_cmp_ps(v, zero, _CMP_GT_OQ), one));
-            __m256d vl = _mm256_cvtps_pd(_mm256_castps256_ps128(v)), vh = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
-            s0 = _mm256_add_pd(s0, vl); s1 = _mm256_add_pd(s1, vh);
-            sq0 = _mm256_add_pd(sq0, _mm256_mul_pd(vl, vl)); sq1 = _mm256_add_pd(sq1, _mm256_mul_pd(vh, vh));
-            a0 = _mm256_add_pd(a0, _mm256_cvtps_pd(_mm256_castps256_ps128(av)));
-            a1 = _mm256_add_pd(a1, _mm256_cvtps_pd(_mm256_extractf128_ps(av, 1)));
-            q0 = _mm256_add_pd(q0, _mm256_cvtps_pd(_mm256_castps256_ps128(rt)));
-            q1 = _mm256_add_pd(q1, _mm256_cvtps_pd(_mm256_extractf128_ps(rt, 1)));
+    /* Rows go in chunks of STATS_ROWS: walking one 8-column group down all rows touches one cache
+     * line per row, and rows 4 KiB apart (3072 floats) all fall into the same cache set, so the
+     * line was evicted before the next group could use its other half. Per chunk, the lines stay. */
+    for (size_t chunk = row0; chunk < row1; chunk += STATS_ROWS) {
+        size_t end = chunk + STATS_ROWS < row1 ? chunk + STATS_ROWS : row1;
+        size_t c = col0;
+        for (; c + 8 <= col1; c += 8) {
+            __m256d s0 = _mm256_setzero_pd(), s1 = s0, a0 = s0, a1 = s0, q0 = s0, q1 = s0, sq0 = s0, sq1 = s0;
+            __m256 pos = zero;   // counts ≤ 2^24 per call stay exact in float
+            for (size_t r = chunk; r < end; r++) {
+                __m256 v = _mm256_loadu_ps(x + r * ld + c);
+                __m256 av = _mm256_andnot_ps(sign, v);
+                __m256 rt = _mm256_sqrt_ps(av);
+                pos = _mm256_add_ps(pos, _mm256_and_ps(_mm256_cmp_ps(v, zero, _CMP_GT_OQ), one));
+                __m256d vl = _mm256_cvtps_pd(_mm256_castps256_ps128(v)), vh = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
+                s0 = _mm256_add_pd(s0, vl); s1 = _mm256_add_pd(s1, vh);
+                sq0 = _mm256_add_pd(sq0, _mm256_mul_pd(vl, vl)); sq1 = _mm256_add_pd(sq1, _mm256_mul_pd(vh, vh));
+                a0 = _mm256_add_pd(a0, _mm256_cvtps_pd(_mm256_castps256_ps128(av)));
+                a1 = _mm256_add_pd(a1, _mm256_cvtps_pd(_mm256_extractf128_ps(av, 1)));
+                q0 = _mm256_add_pd(q0, _mm256_cvtps_pd(_mm256_castps256_ps128(rt)));
+                q1 = _mm256_add_pd(q1, _mm256_cvtps_pd(_mm256_extractf128_ps(rt, 1)));
+            }
+            _mm256_storeu_pd(sum + c, _mm256_add_pd(_mm256_loadu_pd(sum + c), s0));
+            _mm256_storeu_pd(sum + c + 4, _mm256_add_pd(_mm256_loadu_pd(sum + c + 4), s1));
+            _mm256_storeu_pd(sum_abs + c, _mm256_add_pd(_mm256_loadu_pd(sum_abs + c), a0));
+            _mm256_storeu_pd(sum_abs + c + 4, _mm256_add_pd(_mm256_loadu_pd(sum_abs + c + 4), a1));
+            _mm256_storeu_pd(sum_sqrt + c, _mm256_add_pd(_mm256_loadu_pd(sum_sqrt + c), q0));
+            _mm256_storeu_pd(sum_sqrt + c + 4, _mm256_add_pd(_mm256_loadu_pd(sum_sqrt + c + 4), q1));
+            _mm256_storeu_pd(sum_sq + c, _mm256_add_pd(_mm256_loadu_pd(sum_sq + c), sq0));
+            _mm256_storeu_pd(sum_sq + c + 4, _mm256_add_pd(_mm256_loadu_pd(sum_sq + c + 4), sq1));
+            _mm256_storeu_pd(count_pos + c, _mm256_add_pd(_mm256_loadu_pd(count_pos + c), _mm256_cvtps_pd(_mm256_castps256_ps128(pos))));
+            _mm256_storeu_pd(count_pos + c + 4, _mm256_add_pd(_mm256_loadu_pd(count_pos + c + 4), _mm256_cvtps_pd(_mm256_extractf128_ps(pos, 1))));
         }
-        _mm256_storeu_pd(sum + c, _mm256_add_pd(_mm256_loadu_pd(sum + c), s0));
-        _mm256_storeu_pd(sum + c + 4, _mm256_add_pd(_mm256_loadu_pd(sum + c + 4), s1));
-        _mm256_storeu_pd(sum_abs + c, _mm256_add_pd(_mm256_loadu_pd(sum_abs + c), a0));
-        _mm256_storeu_pd(sum_abs + c + 4, _mm256_add_pd(_mm256_loadu_pd(sum_abs + c + 4), a1));
-        _mm256_storeu_pd(sum_sqrt + c, _mm256_add_pd(_mm256_loadu_pd(sum_sqrt + c), q0));
-        _mm256_storeu_pd(sum_sqrt + c + 4, _mm256_add_pd(_mm256_loadu_pd(sum_sqrt + c + 4), q1));
-        _mm256_storeu_pd(sum_sq + c, _mm256_add_pd(_mm256_loadu_pd(sum_sq + c), sq0));
-        _mm256_storeu_pd(sum_sq + c + 4, _mm256_add_pd(_mm256_loadu_pd(sum_sq + c + 4), sq1));
-        _mm256_storeu_pd(count_pos + c, _mm256_add_pd(_mm256_loadu_pd(count_pos + c), _mm256_cvtps_pd(_mm256_castps256_ps128(pos))));
-        _mm256_storeu_pd(count_pos + c + 4, _mm256_add_pd(_mm256_loadu_pd(count_pos + c + 4), _mm256_cvtps_pd(_mm256_extractf128_ps(pos, 1))));
-    }
-    for (; c < col1; c++) {
-        double s = 0, a = 0, q = 0, sq = 0, p = 0;
-        for (size_t r = row0; r < row1; r++) {
-            float v = x[r * ld + c];
-            float m = v < 0 ? -v : v;
-            s += (double)v; a += (double)m; q += (double)sqrtf(m); sq += (double)v * (double)v; p += v > 0 ? 1.0 : 0.0;
+        for (; c < col1; c++) {
+            double s = 0, a = 0, q = 0, sq = 0, p = 0;
+            for (size_t r = chunk; r < end; r++) {
+                float v = x[r * ld + c];
+                float m = v < 0 ? -v : v;
+                s += (double)v; a += (double)m; q += (double)sqrtf(m); sq += (double)v * (double)v; p += v > 0 ? 1.0 : 0.0;
+            }
+            sum[c] += s; sum_abs[c] += a; sum_sqrt[c] += q; sum_sq[c] += sq; count_pos[c] += p;
         }
-        sum[c] += s; sum_abs[c] += a; sum_sqrt[c] += q; sum_sq[c] += sq; count_pos[c] += p;
     }
 }
 

@@ -53,7 +53,8 @@ double sc_cross_entropy_rank(const float *logits, size_t V, size_t target, size_
 /* Statistics of neuron activations (SPEC §2), accumulated in double.
  * x: [rows, ld] Float32; for rows [row0, row1) and columns [col0, col1):
  *   sum[c] += a, sum_abs[c] += |a|, sum_sqrt[c] += sqrtf|a| (square root in float), sum_sq[c] += a², count_pos[c] += (a > 0)
- * with a = x[r·ld + c]; the sums arrays are indexed by column c. */
+ * with a = x[r·ld + c]; the sums arrays are indexed by column c. Rows are summed in chunks of 16
+ * (partial sums in double added to the arrays), a fixed order for given rows. */
 void sc_accumulate_stats(const float *x, size_t ld, size_t row0, size_t row1, size_t col0, size_t col1,
                          double *sum, double *sum_abs, double *sum_sqrt, double *sum_sq, double *count_pos);
 
