@@ -265,18 +265,28 @@ def main_compare(a):
     body = matmul_flops_per_token(cfg, a.context, head=False)
     rows = {k: [] for k in ["sgemm_gflops", "eval_scalpel", "eval_torch", "collect_scalpel", "collect_torch",
                             "step_scalpel", "step_torch", "rss_scalpel", "rss_torch"]}
+    # share of the sgemm limit, per run, against the sgemm rate measured just before and just after
+    # that measurement (the shared machine's speed drifts by up to a quarter within minutes)
+    shares = {k: [] for k in ["eval_scalpel", "eval_torch", "collect_scalpel", "collect_torch"]}
     detail = []
+
+    def bracketed(key, flops, measure):
+        before = sgemm_rate(a.threads)
+        value, extra = measure()
+        after = sgemm_rate(a.threads)
+        rows[key].append(value)
+        rows["sgemm_gflops"] += [before, after]
+        shares[key].append(value * flops / ((before + after) / 2 * 1e9))
+        return extra
+
     for r in range(a.runs):
-        rows["sgemm_gflops"].append(sgemm_rate(a.threads))
-        tps, m_s = scalpel_eval(model, data / "code", a.tokens, a.context, a.threads)
-        rows["eval_scalpel"].append(tps)
-        te, _ = torch_run("eval", a, model, a.batch_list)
+        m_s = bracketed("eval_scalpel", full, lambda: scalpel_eval(model, data / "code", a.tokens, a.context, a.threads))
+        te = bracketed("eval_torch", full, lambda: (lambda t: (max(v["tokens_per_s"] for v in t.values()), t))(
+            torch_run("eval", a, model, a.batch_list)[0]))
         best_eval = max(te, key=lambda k: te[k]["tokens_per_s"])
-        rows["eval_torch"].append(te[best_eval]["tokens_per_s"])
-        rows["collect_scalpel"].append(scalpel_collect(model, data / "code", a.tokens, a.context, a.threads))
-        tc, _ = torch_run("collect", a, model, a.batch_list)
-        best_collect = max(tc, key=lambda k: tc[k]["tokens_per_s"])
-        rows["collect_torch"].append(tc[best_collect]["tokens_per_s"])
+        bracketed("collect_scalpel", body, lambda: (scalpel_collect(model, data / "code", a.tokens, a.context, a.threads), None))
+        tc = bracketed("collect_torch", body, lambda: (lambda t: (max(v["tokens_per_s"] for v in t.values()), t))(
+            torch_run("collect", a, model, a.batch_list)[0]))
         history, rss = scalpel_prune(model, data, a.step_tokens, a.step_tokens, a.context, a.threads)
         rows["step_scalpel"].append(history["steps"][1]["seconds"])
         rows["rss_scalpel"].append(rss)
@@ -285,24 +295,30 @@ def main_compare(a):
         rows["step_torch"].append(ts["seconds"])
         rows["rss_torch"].append(rss_t)
         detail.append({"run": r, "torch_eval": te, "torch_collect": tc, "torch_step": ts,
-                       "scalpel_step": history["steps"][1], "scalpel_eval_metrics": m_s})
-        print(f"run {r + 1}/{a.runs}: " + ", ".join(f"{k} {v[-1]:.1f}" for k, v in rows.items()), flush=True)
+                       "scalpel_step": history["steps"][1], "scalpel_eval_metrics": m_s,
+                       "shares": {k: v[-1] for k, v in shares.items()}})
+        print(f"run {r + 1}/{a.runs}: " + ", ".join(f"{k} {v[-1]:.1f}" for k, v in rows.items())
+              + "; of the limit: " + ", ".join(f"{k} {100 * v[-1]:.1f}%" for k, v in shares.items()), flush=True)
     med = {k: statistics.median(v) for k, v in rows.items()}
+    share = {k: statistics.median(v) for k, v in shares.items()}
     limit_eval = med["sgemm_gflops"] * 1e9 / full
     limit_collect = med["sgemm_gflops"] * 1e9 / body
     weights = (model / "model.safetensors").stat().st_size / 2**20
     print(f"\nmodel: OPT-{a.shape} shape, {full / 1e6:.0f} MFLOP/token with the LM head, {body / 1e6:.0f} without, "
           f"context {a.context}; {a.threads} threads; median of {a.runs} runs")
-    print(f"sgemm {med['sgemm_gflops']:.1f} GFLOP/s -> limits: evaluation {limit_eval:.0f} tokens/s, collection {limit_collect:.0f} tokens/s")
+    print(f"sgemm {med['sgemm_gflops']:.1f} GFLOP/s (median of {len(rows['sgemm_gflops'])} measurements) -> limits: "
+          f"evaluation {limit_eval:.0f} tokens/s, collection {limit_collect:.0f} tokens/s")
     print(f"{'':<22}{'Scalpel':>12}{'PyTorch':>12}{'ratio':>8}")
     print(f"{'evaluation tokens/s':<22}{med['eval_scalpel']:>12.0f}{med['eval_torch']:>12.0f}{med['eval_scalpel'] / med['eval_torch']:>7.2f}x")
-    print(f"{'  of the limit':<22}{100 * med['eval_scalpel'] / limit_eval:>11.1f}%{100 * med['eval_torch'] / limit_eval:>11.1f}%")
+    print(f"{'  of the limit':<22}{100 * share['eval_scalpel']:>11.1f}%{100 * share['eval_torch']:>11.1f}%")
     print(f"{'collection tokens/s':<22}{med['collect_scalpel']:>12.0f}{med['collect_torch']:>12.0f}{med['collect_scalpel'] / med['collect_torch']:>7.2f}x")
-    print(f"{'  of the limit':<22}{100 * med['collect_scalpel'] / limit_collect:>11.1f}%{100 * med['collect_torch'] / limit_collect:>11.1f}%")
+    print(f"{'  of the limit':<22}{100 * share['collect_scalpel']:>11.1f}%{100 * share['collect_torch']:>11.1f}%")
+    print("(each share: that run's throughput against the sgemm rate measured just before and after it; median of runs)")
     print(f"{'pruning step seconds':<22}{med['step_scalpel']:>12.1f}{med['step_torch']:>12.1f}{med['step_torch'] / med['step_scalpel']:>7.2f}x")
     print(f"{'peak RSS MiB (step)':<22}{med['rss_scalpel']:>12.0f}{med['rss_torch']:>12.0f}")
     print(f"Float32 weights: {weights:.0f} MiB")
-    (BENCH / "bench.json").write_text(json.dumps({"args": vars(a), "runs": rows, "median": med, "limits": {
+    (BENCH / "bench.json").write_text(json.dumps({"args": vars(a), "runs": rows, "median": med, "shares": shares,
+        "median_shares": share, "limits": {
         "evaluation": limit_eval, "collection": limit_collect}, "flops_per_token": {"with_head": full, "without_head": body},
         "weights_mib": weights, "detail": detail}, indent=1))
 

@@ -34,13 +34,13 @@ def main():
     a = ap.parse_args()
     b = json.loads((BENCH / "bench.json").read_text())
     s = json.loads((BENCH / "bench-steps.json").read_text())
-    med, lim = b["median"], b["limits"]
+    share = b["median_shares"]
     S, P, C = "#2b6cb0", "#c05621", "#718096"
     svg = ['<svg xmlns="http://www.w3.org/2000/svg" width="900" height="330" font-family="sans-serif" font-size="12">',
            '<rect width="900" height="330" fill="white"/>']
     svg += bars(40, 40, 380, 220, "Share of the sgemm limit (median of runs)", [
-        ("evaluation", [("Scalpel", 100 * med["eval_scalpel"] / lim["evaluation"], S), ("PyTorch", 100 * med["eval_torch"] / lim["evaluation"], P)]),
-        ("collection", [("Scalpel", 100 * med["collect_scalpel"] / lim["collection"], S), ("PyTorch", 100 * med["collect_torch"] / lim["collection"], P)]),
+        ("evaluation", [("Scalpel", 100 * share["eval_scalpel"], S), ("PyTorch", 100 * share["eval_torch"], P)]),
+        ("collection", [("Scalpel", 100 * share["collect_scalpel"], S), ("PyTorch", 100 * share["collect_torch"], P)]),
     ], "%", 100)
     top = max(max(x["seconds"] for x in s["compacted"]), max(x["seconds"] for x in s["full-size"])) * 1.15
     svg += bars(480, 40, 390, 220, "Pruning step seconds, 10% more FF pruned each step", [

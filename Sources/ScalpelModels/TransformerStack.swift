@@ -135,13 +135,13 @@ public final class TransformerStack {
                 sc_add(x.pointer, h.pointer, n * d)
                 continue
             }
-            sc_add(x.pointer, o.pointer, n * d)
+            Profile.measure("residual") { sc_add(x.pointer, o.pointer, n * d) }
             Profile.measure("norm") {
                 if !pre { layer.attentionNorm.apply(x.pointer, x.pointer, rows: n, dim: d) }
                 if pre { layer.mlpNorm.apply(x.pointer, h.pointer, rows: n, dim: d) } else { h.pointer.update(from: x.pointer, count: n * d) }
             }
             mlp(layer, layer: i, input: h, rows: n, upOut: upOut, ff: ff, into: o, probe: probe)
-            sc_add(x.pointer, o.pointer, n * d)
+            Profile.measure("residual") { sc_add(x.pointer, o.pointer, n * d) }
             if !pre { Profile.measure("norm") { layer.mlpNorm.apply(x.pointer, x.pointer, rows: n, dim: d) } }
         }
     }
