@@ -4,7 +4,7 @@ import CKernels
 /// Scalpel's one matmul entry point (OpenBLAS sgemm, row-major).
 public enum BLAS {
     /// How many parts a large matmul is cut into (a constant, so results never depend on the
-    /// thread count); workers take the parts in turn, so up to this many threads share one matmul.
+    /// thread count); each free worker takes the next part, so up to this many threads share one matmul.
     public static let gemmParts = 8
 
     /// c: [m, n] = a · op(b) (+ bias: [n], added to every row)

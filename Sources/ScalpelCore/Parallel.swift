@@ -1,5 +1,6 @@
 import Foundation
 import COpenBLAS
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -52,7 +53,9 @@ public enum Parallel {
     public static func workers(for count: Int) -> Int { active ? 1 : max(1, min(threads, count)) }
 
     /// Runs `body(i, worker)` for i in 0..<count on `workers(for: count)` threads; `worker`
-    /// (0..<threads) indexes per-thread scratch. Index i always goes to worker i mod workers.
+    /// (0..<threads) names the thread running the body, for per-thread scratch. Each worker takes
+    /// the next index not yet taken, so a core slowed by other load does less of the work; what a
+    /// body computes must not depend on which worker runs it.
     public static func forEach(_ count: Int, _ body: (_ index: Int, _ worker: Int) -> Void) {
         if count == 0 { return }
         let workers = workers(for: count)
@@ -65,15 +68,16 @@ public enum Parallel {
             for i in 0..<count { body(i, 0) }
             return
         }
+        let next = Atomic<Int>(0)
         withoutActuallyEscaping(body) { body in
             DispatchQueue.concurrentPerform(iterations: workers) { w in
                 let outer = active
                 active = true
                 defer { active = outer }
-                var i = w
-                while i < count {
+                while true {
+                    let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                    if i >= count { break }
                     body(i, w)
-                    i += workers
                 }
             }
         }
