@@ -2,7 +2,7 @@
 """Scalpel against HF transformers on PyTorch CPU, side by side in one run: same random-init
 OPT-shaped model, same token windows, same thread count.
 
-    python3 Benchmarks/bench.py [--tokens 4096] [--threads 2] [--runs 3] [--shape 125m]
+    python3 Benchmarks/bench.py [--tokens 4096] [--threads 2] [--runs 5] [--shape 125m]
     python3 Benchmarks/bench.py --only steps      # per-step timings, compaction on and off
     python3 Benchmarks/bench.py --only scaling    # Scalpel's time per token vs context and model size
 
@@ -11,7 +11,8 @@ of both probe kinds (FF and attention pre-out), LM head skipped; (c) one whole p
 (collect forget + retain, score, select 2% of FF neurons, prune, evaluate forget + retain);
 (d) the peak resident memory of each engine's process for (c); and the sgemm rate of Scalpel's
 BLAS path, which bounds both engines: each throughput is printed as a fraction of the limit
-that rate implies (the model's matmul FLOPs per token / sgemm FLOP/s).
+that rate implies (the model's matmul FLOPs per token / sgemm FLOP/s), against the mean of the
+sgemm rates measured just before and just after that throughput (the machine's speed drifts).
 
 PyTorch is run as a good Python user would: `torch.inference_mode()`, threads set, windows of
 equal length batched without padding, batch sizes 1 and 4 tried (the best is reported), the LM
@@ -372,7 +373,7 @@ def main():
     ap.add_argument("--step-tokens", type=int, default=2048, help="collected and evaluated predictions per data set in a pruning step")
     ap.add_argument("--context", type=int, default=512)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--shape", default="125m")
     ap.add_argument("--batches", default="1,4")
