@@ -190,7 +190,7 @@ public final class StatisticsCollector: ActivationProbe {
     }
 
     // values: [n, width] → sums[layer, :] over the selected rows; columns split across workers,
-    // each neuron summed in row order (identical for any thread count).
+    // each neuron summed in a fixed order of rows (identical for any thread count).
     private func accumulate(_ s: inout NeuronSums, layer: Int, values: UnsafePointer<Float>) {
         let width = s.width
         let base = layer * width

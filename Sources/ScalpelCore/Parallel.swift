@@ -62,24 +62,28 @@ public enum Parallel {
         // inside the loop's body, nested loops and BLAS run serially — also when the loop itself
         // runs on one worker, so that what a body computes never depends on the thread count
         if workers == 1 {
-            let outer = active
-            active = true
-            defer { active = outer }
-            for i in 0..<count { body(i, 0) }
+            inside { for i in 0..<count { body(i, 0) } }
             return
         }
         let next = Atomic<Int>(0)
         withoutActuallyEscaping(body) { body in
             DispatchQueue.concurrentPerform(iterations: workers) { w in
-                let outer = active
-                active = true
-                defer { active = outer }
-                while true {
-                    let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
-                    if i >= count { break }
-                    body(i, w)
+                inside {
+                    while true {
+                        let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                        if i >= count { break }
+                        body(i, w)
+                    }
                 }
             }
         }
+    }
+
+    /// Runs `body` on this thread with the nesting flag set, restoring it after.
+    private static func inside(_ body: () -> Void) {
+        let outer = active
+        active = true
+        defer { active = outer }
+        body()
     }
 }
