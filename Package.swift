@@ -23,7 +23,9 @@ let package = Package(
         .target(name: "CKernels", cSettings: kernelFlags),
         .target(name: "CImage", cSettings: kernelFlags, linkerSettings: [.linkedLibrary("png"), .linkedLibrary("jpeg")]),
         .target(name: "ScalpelCore", dependencies: ["COpenBLAS", "CKernels"]),
-        .target(name: "ScalpelTokenizers", dependencies: ["ScalpelCore"]),
+        // ICU's regular expressions with a work limit, for tokenizers' Split patterns (Debian: libicu-dev)
+        .target(name: "CRegex", linkerSettings: [.linkedLibrary("icui18n"), .linkedLibrary("icuuc")]),
+        .target(name: "ScalpelTokenizers", dependencies: ["ScalpelCore", "CRegex"]),
         .target(name: "ScalpelModels", dependencies: ["ScalpelCore", "ScalpelTokenizers", "CKernels", "CImage"]),
         .target(name: "Scalpel", dependencies: ["ScalpelCore", "ScalpelTokenizers", "ScalpelModels", "CKernels"]),
         .executableTarget(

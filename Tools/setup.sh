@@ -8,9 +8,9 @@
 #                                    # headless Chromium, for the tests that cross-check against them
 set -euo pipefail
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-if ! pkg-config --exists openblas 2>/dev/null || [ ! -f /usr/include/png.h ] || [ ! -f /usr/include/jpeglib.h ]; then
+if ! pkg-config --exists openblas 2>/dev/null || [ ! -f /usr/include/png.h ] || [ ! -f /usr/include/jpeglib.h ] || [ ! -f /usr/include/unicode/uregex.h ]; then
   $SUDO apt-get update -qq
-  $SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libopenblas-dev pkg-config libpng-dev libjpeg-dev >/dev/null
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libopenblas-dev pkg-config libpng-dev libjpeg-dev libicu-dev >/dev/null
 fi
 PIP="python3 -m pip install -q --disable-pip-version-check"
 python3 -c "import safetensors, numpy" 2>/dev/null || $PIP safetensors numpy
@@ -19,7 +19,7 @@ apt_install() {
   for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
   if [ -n "$missing" ]; then
     $SUDO apt-get update -qq
-    $SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
   fi
 }
 if [ "${1:-}" = "--demo" ]; then

@@ -34,7 +34,7 @@ public struct DataSet: Sendable {
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
             throw ScalpelError.fileNotFound(path: path)
         }
-        guard isDir.boolValue else { return [path] }
+        guard isDir.boolValue else { try InputFile.requireRegular(path); return [path] }
         guard let walker = FileManager.default.enumerator(atPath: path) else {
             throw ScalpelError.invalidData(path: path, reason: "cannot read folder")
         }
@@ -43,8 +43,8 @@ public struct DataSet: Sendable {
             let parts = rel.split(separator: "/")
             if parts.contains(where: { $0.hasPrefix(".") }) { continue }
             let full = (path as NSString).appendingPathComponent(rel)
-            var sub: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: full, isDirectory: &sub), !sub.boolValue else { continue }
+            // regular files only: a FIFO or socket in the folder is skipped, never opened
+            guard InputFile.isRegular(full) else { continue }
             if let extensions, !extensions.contains((rel as NSString).pathExtension) { continue }
             found.append(rel)
         }
@@ -52,19 +52,19 @@ public struct DataSet: Sendable {
             .map { (path as NSString).appendingPathComponent($0) }
     }
 
-    /// Calls `body` with each document in order until it returns false.
-    public func forEachDocument(_ body: (String) throws -> Bool) throws {
+    /// Calls `body` with each document in order, and the file it came from (`FILE:LINE` for
+    /// `.jsonl`), until it returns false.
+    public func forEachDocument(_ body: (_ text: String, _ source: String) throws -> Bool) throws {
         for file in try files() {
-            guard let data = FileManager.default.contents(atPath: file) else {
-                throw ScalpelError.invalidData(path: file, reason: "cannot read file")
-            }
-            let text = String(decoding: data, as: UTF8.self)
+            let data = try InputFile.read(file)
             if file.hasSuffix(".jsonl") {
                 var lineNumber = 0
-                for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+                // lines end at LF; a CR before it belongs to the line break (CRLF files)
+                for var line in data.split(separator: 0x0A, omittingEmptySubsequences: false) {
                     lineNumber += 1
-                    if line.allSatisfy({ $0.isWhitespace }) { continue }
-                    guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8), options: [.fragmentsAllowed]) else {
+                    if line.last == 0x0D { line = line.dropLast() }
+                    if line.allSatisfy({ [0x20, 0x09, 0x0D, 0x0B, 0x0C].contains($0) }) { continue }
+                    guard let object = try? JSONSerialization.jsonObject(with: Data(line), options: [.fragmentsAllowed]) else {
                         throw ScalpelError.invalidData(path: "\(file):\(lineNumber)", reason: "line is not valid JSON")
                     }
                     guard let dict = object as? [String: Any] else {
@@ -76,10 +76,10 @@ public struct DataSet: Sendable {
                     guard let doc = value as? String else {
                         throw ScalpelError.invalidData(path: "\(file):\(lineNumber)", reason: "field '\(textField)' is not a string")
                     }
-                    if try !body(doc) { return }
+                    if try !body(doc, "\(file):\(lineNumber)") { return }
                 }
             } else {
-                if try !body(text) { return }
+                if try !body(String(decoding: data, as: UTF8.self), file) { return }
             }
         }
     }

@@ -52,8 +52,10 @@ public struct Evaluator {
         self.logitRows = logitRows
     }
 
-    /// Metrics over the selection's predictions. `progress` is told of tokens run.
-    public func evaluate(_ selection: WindowSelection, progress: ((Int) -> Void)? = nil) -> Metrics {
+    /// Metrics over the selection's predictions. `progress` is told of tokens run. A prediction
+    /// whose logits are not finite (NaN or infinite weights or activations) is an error naming the
+    /// data set and the prediction, never a score: a NaN logit would compare as "not greater" and count as correct.
+    public func evaluate(_ selection: WindowSelection, progress: ((Int) -> Void)? = nil) throws -> Metrics {
         let frequent = selection.frequentTargets()
         var sums = MetricSums()
         // one chunk of LM-head inputs and logits, reused by every batch
@@ -61,7 +63,7 @@ public struct Evaluator {
         let input = Tensor(zeros: [chunk, model.headInputWidth]), logits = Tensor(zeros: [chunk, model.shape.vocabularySize])
         for batch in Batches.pack(selection.windows, maxTokens: batchTokens) {
             let hidden = model.hiddenStates(batch.map(\.tokens), probe: nil)
-            sums.add(score(batch, hidden: hidden, frequent: frequent, input: input, logits: logits))
+            sums.add(try score(batch, hidden: hidden, frequent: frequent, input: input, logits: logits, dataSet: selection.dataSet))
             progress?(batch.reduce(0) { $0 + $1.tokens.count })
         }
         return sums.metrics
@@ -69,13 +71,13 @@ public struct Evaluator {
 
     /// Loss and ranks of the batch's selected predictions, in chunks of `logitRows` rows.
     // input: [chunk, width] and logits: [chunk, V] are scratch
-    private func score(_ batch: [Window], hidden: Tensor, frequent: Set<Int>, input: Tensor, logits: Tensor) -> MetricSums {
+    private func score(_ batch: [Window], hidden: Tensor, frequent: Set<Int>, input: Tensor, logits: Tensor, dataSet: String) throws -> MetricSums {
         let width = model.headInputWidth, V = model.shape.vocabularySize
         // (row of hidden, target) for every selected prediction
-        var rows: [(row: Int, target: Int)] = []
+        var rows: [(row: Int, target: Int, prediction: Int)] = []
         var base = 0
         for w in batch {
-            for k in w.predictions { rows.append((base + w.position(k), w.target(k))) }
+            for k in w.predictions { rows.append((base + w.position(k), w.target(k), w.firstPrediction + k)) }
             base += w.tokens.count
         }
         let chunk = input.shape[0]
@@ -103,6 +105,9 @@ public struct Evaluator {
             } }
             for j in 0..<m {
                 let target = rows[start + j].target
+                guard losses[j].isFinite else {
+                    throw ScalpelError.invalidData(path: dataSet, reason: "prediction \(rows[start + j].prediction) has non-finite logits (loss \(losses[j])): the model's weights or activations hold NaN or infinity; nothing was scored")
+                }
                 sums.loss += losses[j]
                 sums.count += 1
                 if ranks[j] < 1 { sums.top1 += 1 }

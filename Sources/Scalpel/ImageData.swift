@@ -102,7 +102,11 @@ public struct ImageEvaluator {
             for (j, ex) in batch.enumerated() {
                 // the same cross-entropy and rank kernel as text evaluation
                 var rank = 0
-                loss += sc_cross_entropy_rank(logits.pointer + j * V, V, ex.label, &rank)
+                let l = sc_cross_entropy_rank(logits.pointer + j * V, V, ex.label, &rank)
+                guard l.isFinite else {
+                    throw ScalpelError.invalidData(path: ex.path, reason: "the model's logits for this image are not finite (NaN or infinite weights or activations); nothing was scored")
+                }
+                loss += l
                 if rank < 1 { top1 += 1 }
                 if rank < 5 { top5 += 1 }
                 if rank < 10 { top10 += 1 }

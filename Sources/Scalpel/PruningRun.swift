@@ -162,7 +162,8 @@ public final class PruningRun {
             let retain = DataSet(name: "retain", path: config.retain, textField: config.textField, extensions: exts)
             let masking = MaskedLMCorruption.forModel(loaded.model, tokenizer: tokenizer, seed: config.seed)
             func select(_ set: DataSet, _ skip: Int, _ count: Int) throws -> WindowSelection {
-                try WindowSelection.select(set, tokenizer: tokenizer, context: context, skip: skip, count: count, masking: masking)
+                try WindowSelection.select(set, tokenizer: tokenizer, context: context, skip: skip, count: count,
+                                           vocabularySize: shape.vocabularySize, masking: masking)
             }
             portions = .text(forgetCollect: try select(forget, 0, config.collectTokens),
                              retainCollect: try select(retain, 0, config.collectTokens),
@@ -344,7 +345,7 @@ public final class PruningRun {
             let evaluator = Evaluator(model: loaded.model, batchTokens: config.batchTokens)
             let bar = ProgressBar(label: "evaluate", total: forget.tokenCount + retain.tokenCount, enabled: showProgress && isatty(2) != 0)
             defer { bar.finish() }
-            return ["forget": evaluator.evaluate(forget) { bar.advance($0) }, "retain": evaluator.evaluate(retain) { bar.advance($0) }]
+            return ["forget": try evaluator.evaluate(forget) { bar.advance($0) }, "retain": try evaluator.evaluate(retain) { bar.advance($0) }]
         case .images(let evaluator, _, _, let forget, let retain):
             let bar = ProgressBar(label: "evaluate", total: forget.count + retain.count, enabled: showProgress && isatty(2) != 0)
             defer { bar.finish() }

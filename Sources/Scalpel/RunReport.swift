@@ -15,9 +15,10 @@ public enum RunReport {
 
     static func load(_ folder: String) throws -> History {
         let path = folder + "/history.json"
-        guard let data = FileManager.default.contents(atPath: path) else {
+        guard FileManager.default.fileExists(atPath: path) else {
             throw ScalpelError.invalidFile(path: folder, reason: "not a Scalpel run folder (no history.json)")
         }
+        let data = try InputFile.read(path, limit: 1 << 30)
         do { return try JSONDecoder().decode(History.self, from: data) } catch {
             throw ScalpelError.invalidFile(path: path, reason: "cannot be read as a run history")
         }

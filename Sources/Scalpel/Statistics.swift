@@ -140,6 +140,32 @@ public struct Statistics: Sendable, Equatable {
 }
 
 extension Statistics {
+    /// Throws, naming `source`, unless every sum is finite and the counts are whole, non-negative
+    /// and the same for both kinds: NaN activations or a tampered file must never reach selection.
+    public func validate(_ source: String) throws {
+        for kind in NeuronKind.allCases {
+            let s = self[kind]
+            for (name, values) in zip(NeuronSums.tensorNames, [s.count, s.sum, s.sumAbs, s.sumSqrt, s.sumSquares, s.countPositive]) {
+                if let bad = values.first(where: { !$0.isFinite }) {
+                    throw ScalpelError.invalidData(path: source, reason: "\(kind.rawValue).\(name) holds \(bad): the model's activations are not finite (NaN or infinite weights)")
+                }
+            }
+            for n in s.count where n < 0 || n != n.rounded() {
+                throw ScalpelError.invalidData(path: source, reason: "\(kind.rawValue).count holds \(n), not a count of positions")
+            }
+            for i in s.sum.indices {
+                let n = s.count[i / s.width]
+                guard s.sumAbs[i] >= 0, s.sumSqrt[i] >= 0, s.sumSquares[i] >= 0, s.countPositive[i] >= 0, s.countPositive[i] <= n,
+                      Swift.abs(s.sum[i]) <= s.sumAbs[i] * (1 + 1e-9) + 1e-300 else {
+                    throw ScalpelError.invalidData(path: source, reason: "\(kind.rawValue) sums of neuron \(i) are inconsistent (e.g. |sum| > sum of |a|, or more positive positions than positions)")
+                }
+            }
+        }
+        if ff.count != attn.count {
+            throw ScalpelError.invalidData(path: source, reason: "ff.count and attn.count differ: the sums do not come from the same positions")
+        }
+    }
+
     /// Sets every pruned neuron's sums to those of its replacement value (0, or its offset) at
     /// every position: a pruned neuron's activation *is* that value (SPEC §5), whether or not it
     /// was computed (compaction skips it).

@@ -72,24 +72,32 @@ public struct WindowSelection: Sendable {
     /// consecutive windows of `context` tokens, numbering predictions in stream order, until
     /// predictions `[skip, skip + count)` are covered (`count` nil: to the end of the data).
     /// Throws when the data holds fewer predictions than asked, saying how many it has.
+    /// Every token id must index the model's `vocabularySize` embedding rows: a tokenizer with
+    /// more ids than the model has rows is an error naming the document, never an out-of-bounds read.
+    /// Documents are tokenized only as far as the selected predictions reach.
     public static func select(_ dataSet: DataSet, tokenizer: Tokenizer, context: Int, skip: Int, count: Int?,
-                              masking: MaskedLMCorruption? = nil) throws -> WindowSelection {
+                              vocabularySize: Int, masking: MaskedLMCorruption? = nil, chunk: Int = 1 << 16) throws -> WindowSelection {
         guard context >= 2 else { throw ScalpelError.invalidArgument("--context must be at least 2 (got \(context))") }
         guard skip >= 0 else { throw ScalpelError.invalidArgument("--skip must be non-negative (got \(skip))") }
         if let count, count <= 0 { throw ScalpelError.invalidArgument("--tokens must be positive (got \(count))") }
-        let end = count.map { skip + $0 } ?? Int.max
+        var end = Int.max
+        if let count {
+            guard let e = CheckedSize.add(skip, count) else {
+                throw ScalpelError.invalidArgument("--skip \(skip) plus --tokens \(count) is larger than any data set can hold")
+            }
+            end = e
+        }
         var windows: [Window] = []
         var next = 0  // stream index of the next prediction
         var documents = 0
         var beforeCounts: [Int: Int] = [:]
         var windowIndex = 0
-        try dataSet.forEachDocument { doc in
+        try dataSet.forEachDocument { doc, source in
             documents += 1
-            let ids = tokenizer.encode(doc)
-            var start = 0
-            while start < ids.count && next < end {
-                var w = Window(tokens: Array(ids[start..<min(start + context, ids.count)]), firstPrediction: next, predictions: 0..<0)
-                start += context
+            // the document's ids not yet cut into windows; windows start every `context` tokens
+            var pending: [Int] = []
+            func cut(_ tokens: [Int]) {
+                var w = Window(tokens: tokens, firstPrediction: next, predictions: 0..<0)
                 if let masking {
                     let m = masking.apply(w.tokens, window: windowIndex)
                     w = Window(tokens: m.input, firstPrediction: next, predictions: 0..<0, maskedPositions: m.positions, maskedTargets: m.targets)
@@ -106,6 +114,20 @@ public struct WindowSelection: Sendable {
                 }
                 next += n
             }
+            try tokenizer.encode(doc, chunk: chunk) { ids in
+                if let bad = ids.first(where: { !(0..<vocabularySize).contains($0) }) {
+                    throw ScalpelError.invalidData(path: source, reason: "the tokenizer (\(tokenizer.path)) gives token id \(bad), but the model's embedding has \(vocabularySize) rows: tokenizer and model do not match")
+                }
+                pending += ids
+                var used = 0
+                while pending.count - used >= context && next < end {
+                    cut(Array(pending[used..<(used + context)]))
+                    used += context
+                }
+                pending.removeFirst(used)
+                return next < end
+            }
+            if !pending.isEmpty && next < end { cut(pending) }
             return next < end
         }
         if documents == 0 { throw ScalpelError.invalidData(path: dataSet.path, reason: "empty data set: no documents") }

@@ -55,14 +55,19 @@ public final class GGUFFile: @unchecked Sendable {
         }
         func u32() throws -> UInt32 { try need(4); defer { cursor += 4 }; return mapped.base.loadUnaligned(fromByteOffset: cursor, as: UInt32.self) }
         func u64() throws -> UInt64 { try need(8); defer { cursor += 8 }; return mapped.base.loadUnaligned(fromByteOffset: cursor, as: UInt64.self) }
+        /// A u64 count or size that must fit in `limit`.
+        func size(_ what: String, limit: Int) throws -> Int {
+            let v = try u64()
+            guard v <= UInt64(limit) else { throw bad("corrupt GGUF header: \(what) \(v) is larger than \(limit)") }
+            return Int(v)
+        }
         func string() throws -> String {
-            let n = Int(try u64())
-            guard n < 1 << 30 else { throw bad("corrupt GGUF string length \(n)") }
+            let n = try size("string length", limit: mapped.size - cursor)
             try need(n)
             defer { cursor += n }
             return String(decoding: mapped.bytes(cursor, n), as: UTF8.self)
         }
-        func value(_ type: UInt32) throws -> GGUFValue {
+        func value(_ type: UInt32, depth: Int = 0) throws -> GGUFValue {
             switch type {
             case 0: try need(1); defer { cursor += 1 }; return .uint(UInt64(mapped.base.load(fromByteOffset: cursor, as: UInt8.self)))
             case 1: try need(1); defer { cursor += 1 }; return .int(Int(mapped.base.load(fromByteOffset: cursor, as: Int8.self)))
@@ -74,12 +79,13 @@ public final class GGUFFile: @unchecked Sendable {
             case 7: try need(1); defer { cursor += 1 }; return .bool(mapped.base.load(fromByteOffset: cursor, as: UInt8.self) != 0)
             case 8: return .string(try string())
             case 9:
+                guard depth < 2 else { throw bad("corrupt GGUF metadata: arrays nested more than two deep") }
                 let elementType = try u32()
-                let count = Int(try u64())
-                guard count < 1 << 28 else { throw bad("corrupt GGUF array length \(count)") }
+                // every element takes at least one byte: a count beyond the bytes left is corrupt
+                let count = try size("array length", limit: mapped.size - cursor)
                 var items: [GGUFValue] = []
-                items.reserveCapacity(count)
-                for _ in 0..<count { items.append(try value(elementType)) }
+                items.reserveCapacity(Swift.min(count, 1 << 16))
+                for _ in 0..<count { items.append(try value(elementType, depth: depth + 1)) }
                 return .array(items)
             case 10: return .uint(try u64())
             case 11: return .int(Int(Int64(bitPattern: try u64())))
@@ -94,36 +100,60 @@ public final class GGUFFile: @unchecked Sendable {
         }
         version = v
         defer { self.metadata = metadata }
-        let tensorCount = Int(try u64()), kvCount = Int(try u64())
-        guard tensorCount < 1 << 20, kvCount < 1 << 20 else { throw bad("corrupt GGUF header counts") }
+        // a tensor entry takes at least 24 bytes and a key-value pair at least 13
+        let tensorCount = try size("tensor count", limit: Swift.min(1 << 20, mapped.size / 24))
+        let kvCount = try size("metadata count", limit: Swift.min(1 << 20, mapped.size / 13))
         for _ in 0..<kvCount {
             let key = try string()
-            metadata[key] = try value(try u32())
+            let type = try u32()
+            guard metadata[key] == nil else { throw bad("corrupt GGUF metadata: key '\(key)' appears twice") }
+            metadata[key] = try value(type)
         }
         var infos: [(String, [Int], Int, Int)] = []
+        var names = Set<String>()
         for _ in 0..<tensorCount {
             let name = try string()
+            guard names.insert(name).inserted else { throw bad("corrupt GGUF tensor table: tensor '\(name)' appears twice") }
             let dims = Int(try u32())
-            guard dims <= 8 else { throw bad("tensor '\(name)' has \(dims) dimensions") }
+            guard (1...4).contains(dims) else { throw bad("tensor '\(name)' has \(dims) dimensions (GGUF allows 1 to 4)") }
             var shape: [Int] = []
-            for _ in 0..<dims { shape.append(Int(try u64())) }
-            infos.append((name, shape.reversed(), Int(try u32()), Int(try u64())))
+            for _ in 0..<dims { shape.append(try size("dimension of '\(name)'", limit: Int(Int32.max))) }
+            let type = Int(try u32())
+            let offset = try size("offset of '\(name)'", limit: mapped.size)
+            infos.append((name, shape.reversed(), type, offset))
         }
-        let alignment = metadata["general.alignment"]?.int ?? 32
+        var alignment = 32
+        if let a = metadata["general.alignment"] {
+            guard case .uint(let value) = a, value > 0, value <= 1 << 16, value & (value - 1) == 0 else {
+                throw bad("general.alignment must be a power of two up to 65536")
+            }
+            alignment = Int(value)
+        }
         let dataOffset = (cursor + alignment - 1) / alignment * alignment
         self.dataOffset = dataOffset
+        // as ggml requires: tensors in table order, each at the aligned end of the one before
+        var expectedOffset = 0
         for (name, shape, type, offset) in infos {
-            let count = shape.reduce(1, *)
             guard let block = GGUFFile.blocks[type] else {
                 throw ScalpelError.unsupported(path: path, field: "tensor type of '\(name)'", value: GGUFFile.typeNames[type] ?? "\(type)",
                                                supported: ["F32", "F16", "BF16", "Q4_0", "Q4_1", "Q8_0", "Q4_K", "Q5_K", "Q6_K"])
             }
-            guard count % block.values == 0 else { throw bad("tensor '\(name)' size \(count) is not a multiple of its block size") }
+            guard shape.allSatisfy({ $0 > 0 }), let count = CheckedSize.product(shape, limit: mapped.size * 32) else {
+                throw bad("tensor '\(name)' has an impossible shape \(shape) for a file of \(mapped.size) bytes")
+            }
+            guard shape.last! % block.values == 0 else {
+                throw bad("tensor '\(name)' row length \(shape.last!) is not a multiple of its block size \(block.values)")
+            }
             let bytes = count / block.values * block.bytes
-            guard dataOffset + offset + bytes <= mapped.size else {
+            guard offset == expectedOffset else {
+                throw bad(offset % alignment != 0 ? "tensor '\(name)' offset \(offset) is not aligned to \(alignment) bytes"
+                                                  : "tensor '\(name)' is at offset \(offset), expected \(expectedOffset) (tensors must follow one another without overlap)")
+            }
+            guard let end = CheckedSize.add(dataOffset + offset, bytes), end <= mapped.size else {
                 throw bad("tensor '\(name)' lies outside the file (\(mapped.size) bytes); the file may be truncated")
             }
             tensors[name] = TensorInfo(name: name, shape: shape, type: type, offset: offset, byteCount: bytes)
+            expectedOffset = (offset + bytes + alignment - 1) / alignment * alignment
         }
     }
 

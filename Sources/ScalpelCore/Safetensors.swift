@@ -41,20 +41,28 @@ public final class SafetensorsFile: @unchecked Sendable {
         var headerLength: UInt64 = 0
         memcpy(&headerLength, file.base, 8)
         headerLength = UInt64(littleEndian: headerLength)
-        guard headerLength <= UInt64(file.size - 8) else {
-            throw bad("corrupt safetensors header: header length \(headerLength) exceeds file size \(file.size)")
+        // the reference implementation's limit: a header of at most 100 MB
+        guard headerLength <= 100_000_000, headerLength <= UInt64(file.size - 8) else {
+            throw bad("corrupt safetensors header: header length \(headerLength) exceeds the file size \(file.size) or 100 MB")
         }
         dataOffset = 8 + Int(headerLength)
         let headerData = Data(file.bytes(8, Int(headerLength)))
         guard let object = (try? JSONSerialization.jsonObject(with: headerData)) as? [String: Any] else {
             throw bad("corrupt safetensors header: not a JSON object")
         }
+        if let keys = JSONKeys.topLevel(headerData), let dup = JSONKeys.firstDuplicate(keys) {
+            throw bad("corrupt safetensors header: tensor '\(dup)' is listed twice")
+        }
         let dataSize = file.size - dataOffset
         var tensors: [String: TensorInfo] = [:]
         var metadata: [String: String] = [:]
         for (name, value) in object {
             if name == "__metadata__" {
-                for (k, v) in (value as? [String: Any]) ?? [:] { metadata[k] = "\(v)" }
+                guard let entries = value as? [String: Any] else { throw bad("corrupt safetensors header: __metadata__ is not an object") }
+                for (k, v) in entries {
+                    guard let text = v as? String else { throw bad("corrupt safetensors header: __metadata__ value '\(k)' is not a string") }
+                    metadata[k] = text
+                }
                 continue
             }
             guard let entry = value as? [String: Any],
@@ -66,19 +74,40 @@ public final class SafetensorsFile: @unchecked Sendable {
             guard let dtype = DType(rawValue: dtypeName) else {
                 throw bad("tensor '\(name)' has unsupported dtype \(dtypeName)")
             }
-            let shape = shapeAny.compactMap { ($0 as? NSNumber)?.intValue }
-            let range = offsets.compactMap { ($0 as? NSNumber)?.intValue }
-            guard shape.count == shapeAny.count, shape.allSatisfy({ $0 >= 0 }), range.count == 2 else {
-                throw bad("corrupt safetensors header: entry '\(name)' has a malformed shape or offsets")
+            func integers(_ values: [Any]) -> [Int]? {
+                let out = values.compactMap { v -> Int? in
+                    guard let n = v as? NSNumber, String(cString: n.objCType) != "c" else { return nil }
+                    let d = n.doubleValue
+                    guard d >= 0, d == d.rounded(), d < 9.0e15 else { return nil }
+                    return Int(exactly: d)
+                }
+                return out.count == values.count ? out : nil
             }
-            let expected = shape.reduce(1, *) * dtype.size
-            guard range[0] >= 0, range[1] >= range[0], range[1] <= dataSize else {
+            guard let shape = integers(shapeAny), let range = integers(offsets) else {
+                throw bad("corrupt safetensors header: entry '\(name)' has a shape or offsets that are not non-negative integers")
+            }
+            guard let expected = CheckedSize.product(shape + [dtype.size], limit: Int(Int32.max) * 64) else {
+                throw bad("tensor '\(name)' has an impossible shape \(shape)")
+            }
+            guard range[1] >= range[0], range[1] <= dataSize else {
                 throw bad("tensor '\(name)' data range \(range) lies outside the data section (\(dataSize) bytes); the file may be truncated")
             }
             guard range[1] - range[0] == expected else {
                 throw bad("tensor '\(name)' holds \(range[1] - range[0]) bytes, but \(dtype.rawValue) \(shape) needs \(expected)")
             }
             tensors[name] = TensorInfo(name: name, dtype: dtype, shape: shape, start: range[0], end: range[1])
+        }
+        // the format's rule: tensors tile the data section, in some order, without gaps or overlap
+        var end = 0
+        for t in tensors.values.sorted(by: { ($0.start, $0.end) < ($1.start, $1.end) }) {
+            guard t.start == end else {
+                throw bad(t.start < end ? "tensor '\(t.name)' overlaps another tensor's bytes (starts at \(t.start), before \(end))"
+                                        : "tensor data has a gap before tensor '\(t.name)' (bytes \(end)..<\(t.start) belong to no tensor)")
+            }
+            end = t.end
+        }
+        guard end == dataSize else {
+            throw bad("the data section has \(dataSize) bytes but its tensors cover \(end); the file is truncated or has trailing bytes")
         }
         self.tensors = tensors
         self.metadata = metadata
@@ -203,31 +232,25 @@ public enum SafetensorsWriter {
     public static func write(floatTensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:], to path: String) throws {
         let sorted = floatTensors.sorted { $0.name < $1.name }
         let head = header(sorted.map { ($0.name, .f32, $0.tensor.shape, 4 * $0.tensor.count) }, metadata: metadata)
-        let url = URL(fileURLWithPath: path)
-        let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
-        guard FileManager.default.createFile(atPath: tmp.path, contents: nil), let handle = try? FileHandle(forWritingTo: tmp) else {
-            throw ScalpelError.invalidFile(path: path, reason: "cannot create the output file")
-        }
-        do {
-            try handle.write(contentsOf: head)
-            for t in sorted {
-                try handle.write(contentsOf: Data(bytesNoCopy: t.tensor.pointer, count: 4 * t.tensor.count, deallocator: .none))
-            }
-            try handle.close()
-        } catch {
-            try? handle.close()
-            try? FileManager.default.removeItem(at: tmp)
-            throw ScalpelError.invalidFile(path: path, reason: "cannot write: \(error.localizedDescription)")
-        }
-        guard rename(tmp.path, url.path) == 0 else {
-            try? FileManager.default.removeItem(at: tmp)
-            throw ScalpelError.invalidFile(path: path, reason: "cannot rename temporary file into place")
-        }
+        let file = try AtomicFile(path: path)
+        try file.write(head)
+        for t in sorted { try file.write(UnsafeRawPointer(t.tensor.pointer), count: 4 * t.tensor.count) }
+        try file.commit()
     }
 
     static func jsonString(_ s: String) -> String {
-        let data = try! JSONSerialization.data(withJSONObject: [s], options: [.withoutEscapingSlashes])
-        let array = String(decoding: data, as: UTF8.self)
-        return String(array.dropFirst().dropLast())
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
+            }
+        }
+        return out + "\""
     }
 }

@@ -29,12 +29,14 @@ public final class TensorStore: TensorSource, @unchecked Sendable {
         if fm.fileExists(atPath: single) {
             try add(SafetensorsFile(path: single))
         } else if fm.fileExists(atPath: index) {
-            guard let data = fm.contents(atPath: index),
-                  let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
-                  let map = object["weight_map"] as? [String: String] else {
+            guard let map = try InputFile.jsonObject(index, limit: 1 << 28)["weight_map"] as? [String: String] else {
                 throw ScalpelError.invalidFile(path: index, reason: "expected a JSON object with a \"weight_map\" of tensor name to shard file")
             }
             for shard in Set(map.values).sorted() {
+                // shards are files of the checkpoint folder itself: no paths out of it
+                guard !shard.isEmpty, !shard.contains("/"), !shard.hasPrefix(".") else {
+                    throw ScalpelError.invalidFile(path: index, reason: "shard '\(shard)' is not a file name in the checkpoint folder")
+                }
                 let shardPath = (folder as NSString).appendingPathComponent(shard)
                 guard fm.fileExists(atPath: shardPath) else {
                     throw ScalpelError.invalidFile(path: index, reason: "lists shard '\(shard)', which is not in the folder")
@@ -52,7 +54,12 @@ public final class TensorStore: TensorSource, @unchecked Sendable {
     }
 
     private func add(_ file: SafetensorsFile) throws {
-        for name in file.tensors.keys { location[name] = files.count }
+        for name in file.tensors.keys {
+            if let other = location[name] {
+                throw ScalpelError.invalidFile(path: file.path, reason: "tensor '\(name)' is also in \(files[other].path)")
+            }
+            location[name] = files.count
+        }
         files.append(file)
     }
 

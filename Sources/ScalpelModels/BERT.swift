@@ -28,8 +28,8 @@ public final class BERT: LanguageModel, StackBacked {
         configJSON = json
         self.flavor = flavor
         let c = ConfigReader(json: json, path: configPath)
-        let d = try c.int("hidden_size"), L = try c.int("num_hidden_layers"), heads = try c.int("num_attention_heads")
-        let f = try c.int("intermediate_size"), V = try c.int("vocab_size"), P = try c.int("max_position_embeddings", 512)
+        let d = try c.count("hidden_size"), L = try c.count("num_hidden_layers"), heads = try c.count("num_attention_heads")
+        let f = try c.count("intermediate_size"), V = try c.count("vocab_size"), P = try c.count("max_position_embeddings", 512)
         guard heads > 0, d % heads == 0 else {
             throw ScalpelError.invalidFile(path: configPath, reason: "hidden_size \(d) is not divisible by num_attention_heads \(heads)")
         }
@@ -40,7 +40,11 @@ public final class BERT: LanguageModel, StackBacked {
         let eps = Float(try c.double("layer_norm_eps", 1e-12))
         let activation = try Activation(name: try c.string("hidden_act", "gelu"), field: "hidden_act", path: configPath)
         dModel = d
-        positionOffset = flavor == .roberta ? (try c.int("pad_token_id", 1)) + 1 : 0
+        let padID = try c.int("pad_token_id", 1)
+        positionOffset = flavor == .roberta ? padID + 1 : 0
+        guard positionOffset >= 0, positionOffset < P - 1 else {
+            throw ScalpelError.invalidFile(path: configPath, reason: "pad_token_id \(padID) leaves no positions of max_position_embeddings \(P)")
+        }
         shape = ModelShape(layers: L, ffWidth: f, heads: heads, headWidth: d / heads, vocabularySize: V,
                            maxPositions: P - positionOffset)
         let candidates = flavor == .roberta ? ["roberta.", ""] : ["bert.", ""]
@@ -54,6 +58,9 @@ public final class BERT: LanguageModel, StackBacked {
         wordEmbeddings = try t(p + "embeddings.word_embeddings.weight", [V, d])
         positionEmbeddings = try t(p + "embeddings.position_embeddings.weight", [P, d])
         let types = try c.int("type_vocab_size", 2)
+        guard (0...ConfigReader.sizeLimit).contains(types) else {
+            throw ScalpelError.invalidFile(path: configPath, reason: "type_vocab_size \(types) must be between 0 and \(ConfigReader.sizeLimit)")
+        }
         tokenTypeEmbeddings = types > 0 ? try t(p + "embeddings.token_type_embeddings.weight", [types, d]) : nil
         embeddingNorm = try norm(p + "embeddings.LayerNorm")
         var layers: [TransformerLayer] = []

@@ -21,8 +21,28 @@ public struct ConfigReader {
             guard let fallback else { throw ScalpelError.invalidFile(path: path, reason: "missing field '\(key)'") }
             return fallback
         }
-        guard let n = v as? NSNumber, !isBoolean(n), n.doubleValue == n.doubleValue.rounded() else { throw wrong(key, "Int") }
-        return n.intValue
+        guard let n = v as? NSNumber, !isBoolean(n), case let d = n.doubleValue, d == d.rounded(), Swift.abs(d) < 9.0e15,
+              let i = Int(exactly: d) else { throw wrong(key, "Int") }
+        return i
+    }
+
+    /// Largest size any dimension of a supported model may have (vocabularies of 256k, widths of
+    /// 50k and position limits of 1M fit; a corrupt 2^62 does not).
+    public static let sizeLimit = 1 << 24
+
+    /// A size (layers, widths, heads, vocabulary, positions): an integer in 1...`sizeLimit`.
+    public func count(_ key: String, _ fallback: Int? = nil) throws -> Int {
+        let v = try int(key, fallback)
+        guard (1...ConfigReader.sizeLimit).contains(v) else {
+            throw ScalpelError.invalidFile(path: path, reason: "field '\(key)' is \(v); it must be between 1 and \(ConfigReader.sizeLimit)")
+        }
+        return v
+    }
+
+    /// An optional size: nil when absent or null, else as `count`.
+    public func optionalCount(_ key: String) throws -> Int? {
+        guard let v = json[key], !(v is NSNull) else { return nil }
+        return try count(key)
     }
 
     public func optionalInt(_ key: String) throws -> Int? {

@@ -22,6 +22,9 @@ public enum GGUFCheckpoint {
             return v
         }
         let d = try int("embedding_length"), heads = try int("attention.head_count")
+        guard d > 0, heads > 0 else {
+            throw ScalpelError.invalidFile(path: path, reason: "GGUF metadata \(arch).embedding_length \(d) and \(arch).attention.head_count \(heads) must be positive")
+        }
         let kvHeads = m["\(arch).attention.head_count_kv"]?.int ?? heads
         let tokens = m["tokenizer.ggml.tokens"]?.array ?? []
         let vocab = m["\(arch).vocab_size"]?.int ?? tokens.count
@@ -64,6 +67,9 @@ public enum GGUFCheckpoint {
         }
         let tokens = (m["tokenizer.ggml.tokens"]?.array ?? []).map { $0.string ?? "" }
         let types = (m["tokenizer.ggml.token_type"]?.array ?? []).map { $0.int ?? 1 }
+        guard types.isEmpty || types.count == tokens.count else {
+            throw ScalpelError.invalidFile(path: path, reason: "tokenizer.ggml.token_type has \(types.count) entries for \(tokens.count) tokens")
+        }
         var vocab: [String: Int] = [:]
         for (i, t) in tokens.enumerated() where vocab[t] == nil { vocab[t] = i }
         // unknown (2) and control (3) tokens are special added tokens; user-defined (4) ones plain added tokens
@@ -75,11 +81,11 @@ public enum GGUFCheckpoint {
         var single: [[String: Any]] = [["Sequence": ["id": "A", "type_id": 0]]]
         var specials: [String: Any] = [:]
         let bosDefault = kind == "llama"
-        if m["tokenizer.ggml.add_bos_token"]?.bool ?? bosDefault, let bos = m["tokenizer.ggml.bos_token_id"]?.int, bos < tokens.count {
+        if m["tokenizer.ggml.add_bos_token"]?.bool ?? bosDefault, let bos = m["tokenizer.ggml.bos_token_id"]?.int, tokens.indices.contains(bos) {
             single.insert(["SpecialToken": ["id": tokens[bos], "type_id": 0]], at: 0)
             specials[tokens[bos]] = ["id": tokens[bos], "ids": [bos], "tokens": [tokens[bos]]]
         }
-        if m["tokenizer.ggml.add_eos_token"]?.bool == true, let eos = m["tokenizer.ggml.eos_token_id"]?.int, eos < tokens.count {
+        if m["tokenizer.ggml.add_eos_token"]?.bool == true, let eos = m["tokenizer.ggml.eos_token_id"]?.int, tokens.indices.contains(eos) {
             single.append(["SpecialToken": ["id": tokens[eos], "type_id": 0]])
             specials[tokens[eos]] = ["id": tokens[eos], "ids": [eos], "tokens": [tokens[eos]]]
         }

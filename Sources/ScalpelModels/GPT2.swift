@@ -17,8 +17,8 @@ public final class GPT2: MatrixHead, StackBacked {
     public init(json: [String: Any], store: TensorSource, configPath: String) throws {
         configJSON = json
         let c = ConfigReader(json: json, path: configPath)
-        let d = try c.int("n_embd", 768), L = try c.int("n_layer", 12), heads = try c.int("n_head", 12)
-        let f = try c.optionalInt("n_inner") ?? 4 * d, V = try c.int("vocab_size", 50257), P = try c.int("n_positions", 1024)
+        let d = try c.count("n_embd", 768), L = try c.count("n_layer", 12), heads = try c.count("n_head", 12)
+        let f = try c.optionalCount("n_inner") ?? 4 * d, V = try c.count("vocab_size", 50257), P = try c.count("n_positions", 1024)
         guard heads > 0, d % heads == 0 else {
             throw ScalpelError.invalidFile(path: configPath, reason: "n_embd \(d) is not divisible by n_head \(heads)")
         }

@@ -16,8 +16,8 @@ public final class GPTNeoX: RotaryDecoder {
     public init(json: [String: Any], store: TensorSource, configPath: String) throws {
         configJSON = json
         let c = ConfigReader(json: json, path: configPath)
-        let d = try c.int("hidden_size"), L = try c.int("num_hidden_layers"), heads = try c.int("num_attention_heads")
-        let f = try c.int("intermediate_size"), V = try c.int("vocab_size")
+        let d = try c.count("hidden_size"), L = try c.count("num_hidden_layers"), heads = try c.count("num_attention_heads")
+        let f = try c.count("intermediate_size"), V = try c.count("vocab_size")
         guard heads > 0, d % heads == 0 else {
             throw ScalpelError.invalidFile(path: configPath, reason: "hidden_size \(d) is not divisible by num_attention_heads \(heads)")
         }
@@ -27,7 +27,7 @@ public final class GPTNeoX: RotaryDecoder {
         let activation = try Activation(name: try c.string("hidden_act", "gelu"), field: "hidden_act", path: configPath)
         dModel = d
         shape = ModelShape(layers: L, ffWidth: f, heads: heads, headWidth: dh, vocabularySize: V,
-                           maxPositions: try c.int("max_position_embeddings", 2048))
+                           maxPositions: try c.count("max_position_embeddings", 2048))
         let p = "gpt_neox."
         func t(_ name: String, _ s: [Int]) throws -> Tensor { try store.tensor(name, shape: s) }
         func linear(_ name: String, _ out: Int, _ inF: Int, bias: Bool = true) throws -> Linear {

@@ -49,10 +49,7 @@ public struct ImagePreprocessor {
 
     /// Reads the file; unsupported settings (another resample filter, shortest-edge sizes) are errors naming the field.
     public init(path: String) throws {
-        guard let data = FileManager.default.contents(atPath: path),
-              let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-            throw ScalpelError.invalidFile(path: path, reason: "not a JSON object")
-        }
+        let json = try InputFile.jsonObject(path, limit: 1 << 20)
         let c = ConfigReader(json: json, path: path)
         if try c.bool("do_resize", true) {
             guard let size = json["size"] as? [String: Any], let h = size["height"] as? Int, let w = size["width"] as? Int else {

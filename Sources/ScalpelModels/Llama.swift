@@ -16,13 +16,16 @@ public final class Llama: RotaryDecoder {
     public init(json: [String: Any], store: TensorSource, configPath: String, modelType: String) throws {
         configJSON = json
         let c = ConfigReader(json: json, path: configPath)
-        let d = try c.int("hidden_size"), L = try c.int("num_hidden_layers"), heads = try c.int("num_attention_heads")
-        let kvHeads = try c.int("num_key_value_heads", heads), f = try c.int("intermediate_size"), V = try c.int("vocab_size")
+        let d = try c.count("hidden_size"), L = try c.count("num_hidden_layers"), heads = try c.count("num_attention_heads")
+        let kvHeads = try c.count("num_key_value_heads", heads), f = try c.count("intermediate_size"), V = try c.count("vocab_size")
         guard heads > 0, kvHeads > 0, heads % kvHeads == 0 else {
             throw ScalpelError.invalidFile(path: configPath, reason: "num_attention_heads \(heads) is not a multiple of num_key_value_heads \(kvHeads)")
         }
-        let dh = try c.optionalInt("head_dim") ?? d / heads
-        let maxPositions = try c.int("max_position_embeddings", 2048)
+        let dh = try c.optionalCount("head_dim") ?? d / heads
+        guard dh >= 1 else {
+            throw ScalpelError.invalidFile(path: configPath, reason: "num_attention_heads \(heads) exceeds hidden_size \(d) and there is no head_dim")
+        }
+        let maxPositions = try c.count("max_position_embeddings", 2048)
         let slidingWindowUsed = modelType == "mistral" ? true : try c.bool("use_sliding_window", false)
         if slidingWindowUsed {
             if let window = try c.optionalInt("sliding_window"), window < maxPositions {

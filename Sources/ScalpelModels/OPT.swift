@@ -13,11 +13,11 @@ public final class OPT: MatrixHead, StackBacked {
         public var activationFunction: String
 
         public init(_ c: ConfigReader) throws {
-            vocabSize = try c.int("vocab_size", 50272); hiddenSize = try c.int("hidden_size", 768)
-            numHiddenLayers = try c.int("num_hidden_layers", 12); ffnDim = try c.int("ffn_dim", 3072)
-            numAttentionHeads = try c.int("num_attention_heads", 12); maxPositionEmbeddings = try c.int("max_position_embeddings", 2048)
+            vocabSize = try c.count("vocab_size", 50272); hiddenSize = try c.count("hidden_size", 768)
+            numHiddenLayers = try c.count("num_hidden_layers", 12); ffnDim = try c.count("ffn_dim", 3072)
+            numAttentionHeads = try c.count("num_attention_heads", 12); maxPositionEmbeddings = try c.count("max_position_embeddings", 2048)
             doLayerNormBefore = try c.bool("do_layer_norm_before", true); removeFinalLayerNorm = try c.bool("_remove_final_layer_norm", false)
-            wordEmbedProjDim = try c.optionalInt("word_embed_proj_dim")
+            wordEmbedProjDim = try c.optionalCount("word_embed_proj_dim")
             activationFunction = try c.string("activation_function", "relu"); enableBias = try c.bool("enable_bias", true)
             layerNormElementwiseAffine = try c.bool("layer_norm_elementwise_affine", true)
             tieWordEmbeddings = try c.bool("tie_word_embeddings", true)

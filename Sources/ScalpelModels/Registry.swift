@@ -62,12 +62,10 @@ public enum ModelRegistry {
             throw ScalpelError.invalidFile(path: folder, reason: "expected a checkpoint folder (config.json, model.safetensors)")
         }
         let configPath = (folder as NSString).appendingPathComponent("config.json")
-        guard let data = FileManager.default.contents(atPath: configPath) else {
+        guard FileManager.default.fileExists(atPath: configPath) else {
             throw ScalpelError.invalidFile(path: folder, reason: "no config.json: not a Hugging Face checkpoint folder")
         }
-        guard let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-            throw ScalpelError.invalidFile(path: configPath, reason: "not a JSON object")
-        }
+        let json = try InputFile.jsonObject(configPath, limit: 1 << 24)
         guard let type = json["model_type"] as? String else {
             throw ScalpelError.invalidFile(path: configPath, reason: "no \"model_type\" field")
         }

@@ -30,9 +30,9 @@ public final class ViT: ImageClassifier, StackBacked {
     public init(json: [String: Any], store: TensorSource, configPath: String) throws {
         configJSON = json
         let c = ConfigReader(json: json, path: configPath)
-        let d = try c.int("hidden_size"), L = try c.int("num_hidden_layers"), heads = try c.int("num_attention_heads")
-        let f = try c.int("intermediate_size")
-        side = try c.int("image_size", 224); patch = try c.int("patch_size", 16); channels = try c.int("num_channels", 3)
+        let d = try c.count("hidden_size"), L = try c.count("num_hidden_layers"), heads = try c.count("num_attention_heads")
+        let f = try c.count("intermediate_size")
+        side = try c.count("image_size", 224); patch = try c.count("patch_size", 16); channels = try c.count("num_channels", 3)
         guard channels == 3 else { throw ScalpelError.unsupported(path: configPath, field: "num_channels", value: "\(channels)", supported: ["3"]) }
         guard heads > 0, d % heads == 0, side % patch == 0 else {
             throw ScalpelError.invalidFile(path: configPath, reason: "hidden_size must divide by num_attention_heads and image_size by patch_size")

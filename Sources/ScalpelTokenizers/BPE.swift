@@ -46,7 +46,9 @@ final class BPEModel: TokenModel {
         var inverse: [Int: String] = [:]
         v.reserveCapacity(vocab.count)
         for (k, id) in vocab {
-            guard let n = id as? Int else { throw ScalpelError.invalidFile(path: path, reason: "vocab entry '\(k)' is not an integer id") }
+            guard let n = id as? Int, (0..<Int(Int32.max)).contains(n) else {
+                throw ScalpelError.invalidFile(path: path, reason: "vocab entry '\(k)' is not an integer id in [0, 2^31)")
+            }
             v[TokenKey(k)] = n
             inverse[n] = k
         }
@@ -88,7 +90,7 @@ final class BPEModel: TokenModel {
         let key = TokenKey(piece)
         if let hit = cache[key] { return hit }
         let ids = encode(piece, key: key)
-        if cache.count < 200_000 { cache[key] = ids }
+        if cache.count < 200_000 && key.bytes.count <= 256 { cache[key] = ids }
         return ids
     }
 
@@ -113,18 +115,71 @@ final class BPEModel: TokenModel {
                 lastWasUnk = true
             }
         }
-        // merge the lowest-ranked adjacent pair (leftmost on ties) until none applies
-        while symbols.count > 1 {
-            var best = Int.max, at = -1, merged = 0
-            for i in 0..<(symbols.count - 1) {
-                if let m = merges[Pair(a: Int32(symbols[i]), b: Int32(symbols[i + 1]))], m.rank < best {
-                    best = m.rank; at = i; merged = m.id
+        return merge(symbols)
+    }
+
+    /// Merges the lowest-ranked adjacent pair (leftmost on ties) until none applies. Symbols form
+    /// a linked list and candidate pairs a heap ordered by (rank, position): O(n log n), so one
+    /// long piece (a line of base64, a minified file) cannot stall tokenization.
+    func merge(_ initial: [Int]) -> [Int] {
+        var symbols = initial
+        let n = symbols.count
+        guard n > 1 else { return symbols }
+        var next = Array(1...n), previous = Array(-1..<(n - 1))  // next[n-1] == n: the end
+        var alive = [Bool](repeating: true, count: n)
+        // heap entries: (rank, left position, left id, right id) — stale entries are skipped
+        var heap: [(rank: Int, at: Int, a: Int, b: Int)] = []
+        func less(_ x: (rank: Int, at: Int, a: Int, b: Int), _ y: (rank: Int, at: Int, a: Int, b: Int)) -> Bool {
+            x.rank != y.rank ? x.rank < y.rank : x.at < y.at
+        }
+        func push(_ e: (rank: Int, at: Int, a: Int, b: Int)) {
+            heap.append(e)
+            var c = heap.count - 1
+            while c > 0 {
+                let p = (c - 1) / 2
+                guard less(heap[c], heap[p]) else { break }
+                heap.swapAt(c, p); c = p
+            }
+        }
+        func pop() -> (rank: Int, at: Int, a: Int, b: Int) {
+            let top = heap[0]
+            let last = heap.removeLast()
+            if !heap.isEmpty {
+                heap[0] = last
+                var p = 0
+                while true {
+                    let l = 2 * p + 1, r = l + 1
+                    var m = p
+                    if l < heap.count && less(heap[l], heap[m]) { m = l }
+                    if r < heap.count && less(heap[r], heap[m]) { m = r }
+                    if m == p { break }
+                    heap.swapAt(p, m); p = m
                 }
             }
-            if at < 0 { break }
-            symbols[at] = merged
-            symbols.remove(at: at + 1)
+            return top
         }
-        return symbols
+        func candidate(_ i: Int) {
+            let j = next[i]
+            guard j < n, let m = merges[Pair(a: Int32(symbols[i]), b: Int32(symbols[j]))] else { return }
+            push((m.rank, i, symbols[i], symbols[j]))
+        }
+        for i in 0..<(n - 1) { candidate(i) }
+        while !heap.isEmpty {
+            let e = pop()
+            let i = e.at
+            guard alive[i], symbols[i] == e.a else { continue }
+            let j = next[i]
+            guard j < n, symbols[j] == e.b, let m = merges[Pair(a: Int32(e.a), b: Int32(e.b))], m.rank == e.rank else { continue }
+            symbols[i] = m.id
+            alive[j] = false
+            next[i] = next[j]
+            if next[j] < n { previous[next[j]] = i }
+            if previous[i] >= 0 { candidate(previous[i]) }
+            candidate(i)
+        }
+        var out: [Int] = []
+        var i = 0
+        while i < n { out.append(symbols[i]); i = next[i] }
+        return out
     }
 }

@@ -25,7 +25,7 @@ indirect enum Decoder {
             }
             self = .replace(pattern, json["content"] as? String ?? "")
         case "Strip":
-            self = .strip(content: (json["content"] as? String ?? " ").first ?? " ", start: json["start"] as? Int ?? 0, stop: json["stop"] as? Int ?? 0)
+            self = .strip(content: (json["content"] as? String ?? " ").first ?? " ", start: max(0, json["start"] as? Int ?? 0), stop: max(0, json["stop"] as? Int ?? 0))
         case "Metaspace":
             self = .metaspace(replacement: json["replacement"] as? String ?? "▁", prependScheme: json["prepend_scheme"] as? String ?? "always")
         case "WordPiece":

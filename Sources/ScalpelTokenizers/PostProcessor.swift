@@ -44,6 +44,15 @@ indirect enum PostProcessor {
         }
     }
 
+    /// The ids the processor puts before and after a sequence.
+    var wrapping: (before: [Int], after: [Int]) {
+        switch self {
+        case .template(let before, let after): return (before, after)
+        case .sequence(let list):
+            return list.reduce(([], [])) { acc, p in let w = p.wrapping; return (w.before + acc.0, acc.1 + w.after) }
+        }
+    }
+
     func apply(_ ids: [Int]) -> [Int] {
         switch self {
         case .template(let before, let after): return before + ids + after

@@ -1,3 +1,4 @@
+import CRegex
 import Foundation
 import ScalpelCore
 
@@ -52,10 +53,10 @@ indirect enum PreTokenizer {
     }
 
     /// Splits every piece further (ByteLevel also maps it to the byte alphabet).
-    func split(_ pieces: [Piece]) -> [Piece] {
+    func split(_ pieces: [Piece]) throws -> [Piece] {
         switch self {
         case .sequence(let list):
-            return list.reduce(pieces) { $1.split($0) }
+            return try list.reduce(pieces) { try $1.split($0) }
         case .byteLevel(let addPrefixSpace, let useRegex):
             var out: [Piece] = []
             for piece in pieces {
@@ -79,14 +80,14 @@ indirect enum PreTokenizer {
                 }
                 if split {
                     let s = Splitter(pattern: .literal(replacement), behavior: .mergedWithNext, invert: false)
-                    out += s.split(Piece(text: text, atStart: piece.atStart))
+                    out += try s.split(Piece(text: text, atStart: piece.atStart))
                 } else {
                     out.append(Piece(text: text, atStart: piece.atStart))
                 }
             }
             return out
         case .split(let splitter):
-            return pieces.flatMap { splitter.split($0) }
+            return try pieces.flatMap { try splitter.split($0) }
         case .bert:
             var out: [Piece] = []
             for piece in pieces {
@@ -102,7 +103,7 @@ indirect enum PreTokenizer {
             return out
         case .digits(let individual):
             let s = Splitter(pattern: .numeric, behavior: individual ? .isolated : .contiguous, invert: false)
-            return pieces.flatMap { s.split($0) }
+            return try pieces.flatMap { try s.split($0) }
         }
     }
 }
@@ -124,7 +125,7 @@ extension PreTokenizer {
 struct Splitter {
     enum Pattern {
         case literal(String)
-        case regex(NSRegularExpression)
+        case regex(BoundedRegex)
         /// each Unicode numeric character (for `Digits`)
         case numeric
     }
@@ -143,9 +144,7 @@ struct Splitter {
         if let s = p["String"] as? String {
             pattern = .literal(s)
         } else if let r = p["Regex"] as? String {
-            do { pattern = .regex(try NSRegularExpression(pattern: r)) } catch {
-                throw ScalpelError.invalidFile(path: path, reason: "Split pre-tokenizer regex does not compile: \(r)")
-            }
+            pattern = .regex(try BoundedRegex(pattern: r, path: path))
         } else {
             throw ScalpelError.invalidFile(path: path, reason: "Split pre-tokenizer has no String or Regex pattern")
         }
@@ -160,7 +159,7 @@ struct Splitter {
     }
 
     /// (range, isMatch) parts covering `s`, in UTF-16 offsets.
-    private func parts(_ s: String) -> [(Range<Int>, Bool)] {
+    private func parts(_ s: String) throws -> [(Range<Int>, Bool)] {
         let ns = s as NSString
         var matches: [Range<Int>] = []
         switch pattern {
@@ -174,9 +173,7 @@ struct Splitter {
                 search = NSRange(location: r.location + r.length, length: ns.length - r.location - r.length)
             }
         case .regex(let re):
-            for m in re.matches(in: s, range: NSRange(location: 0, length: ns.length)) where m.range.length > 0 {
-                matches.append(m.range.location..<(m.range.location + m.range.length))
-            }
+            for m in try re.matches(in: s) where !m.isEmpty { matches.append(m) }
         case .numeric:
             var offset = 0
             for scalar in s.unicodeScalars {
@@ -196,9 +193,9 @@ struct Splitter {
         return out
     }
 
-    func split(_ piece: Piece) -> [Piece] {
+    func split(_ piece: Piece) throws -> [Piece] {
         let ns = piece.text as NSString
-        let all = parts(piece.text)
+        let all = try parts(piece.text)
         var ranges: [Range<Int>] = []
         switch behavior {
         case .isolated:
@@ -231,6 +228,57 @@ struct Splitter {
         }
         return ranges.filter { !$0.isEmpty }.map {
             Piece(text: ns.substring(with: NSRange(location: $0.lowerBound, length: $0.count)), atStart: piece.atStart && $0.lowerBound == 0)
+        }
+    }
+}
+
+/// A regular expression (ICU's syntax and engine, as NSRegularExpression) whose searches are
+/// bounded: a pattern that backtracks catastrophically on some text (`(a+)+$`) fails with a
+/// clear error, as HF `tokenizers` does with its retry limit, instead of running for minutes.
+final class BoundedRegex: @unchecked Sendable {
+    /// ICU's work limit per search, in its time-limit units (about 10⁴ match steps each): a
+    /// tokenizer pattern finds each piece in a few steps; `(a+)+$` on 5,000 characters hits it at once.
+    static let stepLimit: Int32 = 10_000
+    let pattern: String
+    let path: String
+    private let re: OpaquePointer
+    private let lock = NSLock()
+
+    init(pattern: String, path: String) throws {
+        self.pattern = pattern; self.path = path
+        let units = Array(pattern.utf16)
+        var message = [CChar](repeating: 0, count: 256)
+        guard let re = units.withUnsafeBufferPointer({ sc_regex_compile($0.baseAddress, Int32(units.count), BoundedRegex.stepLimit, &message, 256) }) else {
+            throw ScalpelError.invalidFile(path: path, reason: "Split pre-tokenizer regex does not compile (\(String(cString: message))): \(pattern)")
+        }
+        self.re = re
+    }
+
+    deinit { sc_regex_free(re) }
+
+    /// The ranges (UTF-16 offsets) of successive matches in `text`.
+    func matches(in text: String) throws -> [Range<Int>] {
+        let units = Array(text.utf16)
+        guard units.count < Int(Int32.max) else {
+            throw ScalpelError.invalidData(path: path, reason: "a piece of text of \(units.count) UTF-16 units is too long for the Split regex")
+        }
+        lock.lock(); defer { lock.unlock() }
+        return try units.withUnsafeBufferPointer { buffer in
+            guard Int(sc_regex_set_text(re, buffer.baseAddress, Int32(buffer.count))) == Int(SC_REGEX_NONE) else {
+                throw ScalpelError.invalidFile(path: path, reason: "the Split regex cannot search this text")
+            }
+            var out: [Range<Int>] = []
+            var start: Int32 = 0, end: Int32 = 0
+            while true {
+                switch Int(sc_regex_next(re, &start, &end)) {
+                case Int(SC_REGEX_FOUND): out.append(Int(start)..<Int(end))
+                case Int(SC_REGEX_NONE): return out
+                case Int(SC_REGEX_LIMIT):
+                    throw ScalpelError.invalidFile(path: path, reason: "Split pre-tokenizer regex exceeded its backtracking limit on a text of \(units.count) UTF-16 units (the pattern backtracks catastrophically): \(pattern)")
+                default:
+                    throw ScalpelError.invalidFile(path: path, reason: "Split pre-tokenizer regex failed while searching: \(pattern)")
+                }
+            }
         }
     }
 }

@@ -25,12 +25,7 @@ public final class Tokenizer: @unchecked Sendable {
 
     /// Reads `tokenizer.json` at `path`. Throws with the path and the unsupported part.
     public convenience init(path: String) throws {
-        guard FileManager.default.fileExists(atPath: path) else { throw ScalpelError.fileNotFound(path: path) }
-        guard let data = FileManager.default.contents(atPath: path),
-              let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-            throw ScalpelError.invalidFile(path: path, reason: "not a JSON object")
-        }
-        try self.init(json: json, path: path)
+        try self.init(json: InputFile.jsonObject(path), path: path)
     }
 
     public init(json: [String: Any], path: String) throws {
@@ -77,24 +72,85 @@ public final class Tokenizer: @unchecked Sendable {
     }
 
     /// Token ids of `text`, with the post-processor's special tokens when `addSpecialTokens`.
-    public func encode(_ text: String, addSpecialTokens: Bool = true) -> [Int] {
+    public func encode(_ text: String, addSpecialTokens: Bool = true) throws -> [Int] {
         let scalars = Array(text.unicodeScalars)
-        var ids: [Int] = []
         lock.lock()
         defer { lock.unlock() }
-        for segment in splitAdded(scalars) {
+        var ids = try encodeUnlocked(scalars[...], atStart: true)
+        if addSpecialTokens, let postProcessor { ids = postProcessor.apply(ids) }
+        return ids
+    }
+
+    /// Ids of `scalars` without the post-processor; `atStart` when they begin the document.
+    private func encodeUnlocked(_ scalars: ArraySlice<Unicode.Scalar>, atStart: Bool) throws -> [Int] {
+        var ids: [Int] = []
+        let base = scalars.startIndex
+        for segment in splitAdded(Array(scalars)) {
             switch segment {
             case .added(let id): ids.append(id)
             case .text(let range):
-                var s = String(String.UnicodeScalarView(scalars[range]))
+                var s = String(String.UnicodeScalarView(scalars[(base + range.lowerBound)..<(base + range.upperBound)]))
                 if let normalizer { s = normalizer.apply(s) }
-                let start = Piece(text: s, atStart: range.lowerBound == 0)
-                let pieces = preTokenizer?.split([start]) ?? [start]
+                let start = Piece(text: s, atStart: atStart && range.lowerBound == 0)
+                let pieces = try preTokenizer?.split([start]) ?? [start]
                 for piece in pieces where !piece.text.isEmpty { ids += model.tokenize(piece.text) }
             }
         }
-        if addSpecialTokens, let postProcessor { ids = postProcessor.apply(ids) }
         return ids
+    }
+
+    /// The ids `encode(text)` gives, handed to `body` in consecutive parts as the text is
+    /// tokenized, until `body` returns false: memory and work follow what the caller takes, not
+    /// the length of the document. Long texts are cut near every `chunk` scalars, only where
+    /// cutting provably does not change the ids nearby (`isSafeCut`); where no such place is
+    /// found, the part grows until one is.
+    public func encode(_ text: String, chunk: Int = 1 << 16, _ body: ([Int]) throws -> Bool) throws {
+        let scalars = Array(text.unicodeScalars)
+        let wrap: (before: [Int], after: [Int]) = postProcessor?.wrapping ?? ([], [])
+        lock.lock()
+        defer { lock.unlock() }
+        var start = 0
+        var first = true
+        while start < scalars.count || first {
+            var cut = scalars.count
+            let step = max(chunk, 2 * Tokenizer.cutMargin)
+            var target = start + step
+            while target < scalars.count - Tokenizer.cutMargin {
+                // look for a cut in the last half of each stretch only: the search costs O(step)
+                if let found = try safeCut(scalars, near: target, after: max(start + Tokenizer.cutMargin, target - step / 2)) {
+                    cut = found; break
+                }
+                target += step
+            }
+            var ids = try encodeUnlocked(scalars[start..<cut], atStart: start == 0)
+            if first { ids = wrap.before + ids }
+            if cut == scalars.count { ids += wrap.after }
+            first = false
+            start = cut
+            if try !body(ids) { return }
+        }
+    }
+
+    /// Scalars on each side of a cut that must tokenize the same apart as together.
+    static let cutMargin = 256
+
+    /// A place in [after, target] at which the text may be cut: after a line break or before a
+    /// space, where the `cutMargin` scalars on either side tokenize to the same ids apart as
+    /// together (so no token, added token, pre-tokenizer match or normalization spans the cut).
+    private func safeCut(_ s: [Unicode.Scalar], near target: Int, after: Int) throws -> Int? {
+        var tried = 0
+        var b = target
+        while b > after && tried < 16 {
+            defer { b -= 1 }
+            let prev = s[b - 1], here = s[b]
+            let candidate = (prev == "\n" && !here.properties.isWhitespace) || (here == " " && !prev.properties.isWhitespace)
+            guard candidate else { continue }
+            tried += 1
+            let lo = max(0, b - Tokenizer.cutMargin), hi = min(s.count, b + Tokenizer.cutMargin)
+            let apart = try encodeUnlocked(s[lo..<b], atStart: lo == 0) + encodeUnlocked(s[b..<hi], atStart: false)
+            if try apart == encodeUnlocked(s[lo..<hi], atStart: lo == 0) { return b }
+        }
+        return nil
     }
 
     /// The text of `ids`, through the tokenizer's decoder.

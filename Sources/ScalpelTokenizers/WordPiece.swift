@@ -16,7 +16,9 @@ final class WordPieceModel: TokenModel {
         }
         var v: [TokenKey: Int] = [:], inverse: [Int: String] = [:]
         for (k, id) in vocab {
-            guard let n = id as? Int else { throw ScalpelError.invalidFile(path: path, reason: "vocab entry '\(k)' is not an integer id") }
+            guard let n = id as? Int, (0..<Int(Int32.max)).contains(n) else {
+                throw ScalpelError.invalidFile(path: path, reason: "vocab entry '\(k)' is not an integer id in [0, 2^31)")
+            }
             v[TokenKey(k)] = n
             inverse[n] = k
         }

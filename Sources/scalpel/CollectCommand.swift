@@ -55,7 +55,7 @@ struct Collect: ParsableCommand {
         let tokenizer = try loaded.requireTokenizer()
         let selection = try WindowSelection.select(DataSet(argument: data, textField: textField), tokenizer: tokenizer,
                                                    context: context, skip: skip, count: tokens,
-                                                   masking: .forModel(loaded.model, tokenizer: tokenizer))
+                                                   vocabularySize: loaded.model.shape.vocabularySize, masking: .forModel(loaded.model, tokenizer: tokenizer))
         let bar = ProgressBar(label: "collect", total: selection.tokenCount)
         let start = Date()
         let stats = StatisticsCollector.collect(loaded.model, selection, batchTokens: max(batchTokens, context)) { bar.advance($0) }

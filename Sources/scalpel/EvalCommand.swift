@@ -72,10 +72,10 @@ struct Eval: ParsableCommand {
         var timing: [String: Any] = [:]
         for set in sets {
             let selection = try WindowSelection.select(set, tokenizer: tokenizer, context: context, skip: skip, count: tokens,
-                                                       masking: .forModel(loaded.model, tokenizer: tokenizer))
+                                                       vocabularySize: loaded.model.shape.vocabularySize, masking: .forModel(loaded.model, tokenizer: tokenizer))
             let bar = ProgressBar(label: set.name, total: selection.tokenCount)
             let start = Date()
-            let metrics = evaluator.evaluate(selection) { bar.advance($0) }
+            let metrics = try evaluator.evaluate(selection) { bar.advance($0) }
             let seconds = Date().timeIntervalSince(start)
             bar.finish()
             results.append((set.name, metrics))

@@ -26,9 +26,10 @@ struct EvaluationTests {
         let c = Self.file.cases[index]
         let loaded = try ModelRegistry.load(TestSupport.fixture(Self.file.model))
         let set = DataSet(name: "d", path: TestSupport.fixture("data/" + c.data), textField: c.text_field ?? "text")
-        let selection = try WindowSelection.select(set, tokenizer: loaded.tokenizer!, context: c.context, skip: c.skip, count: c.tokens)
+        let selection = try WindowSelection.select(set, tokenizer: loaded.tokenizer!, context: c.context, skip: c.skip, count: c.tokens,
+                                                   vocabularySize: loaded.model.shape.vocabularySize)
         // small batches and logit chunks, so packing and chunking are exercised
-        let m = Evaluator(model: loaded.model, batchTokens: 40, logitRows: 7).evaluate(selection)
+        let m = try Evaluator(model: loaded.model, batchTokens: 40, logitRows: 7).evaluate(selection)
         #expect(m.predictions == c.expected.predictions)
         #expect(abs(m.loss - c.expected.loss) < 1e-4, "loss \(m.loss) vs \(c.expected.loss)")
         #expect(abs(m.top1 - c.expected.top1) < 1e-4)
@@ -41,7 +42,7 @@ struct EvaluationTests {
     func windows() throws {
         let loaded = try ModelRegistry.load(TestSupport.fixture(Self.file.model))
         let set = DataSet(name: "p", path: TestSupport.fixture("data/prose"))
-        let all = try WindowSelection.select(set, tokenizer: loaded.tokenizer!, context: 16, skip: 0, count: nil)
+        let all = try WindowSelection.select(set, tokenizer: loaded.tokenizer!, context: 16, skip: 0, count: nil, vocabularySize: loaded.model.shape.vocabularySize)
         var next = 0
         for w in all.windows {
             #expect(w.firstPrediction == next)
@@ -49,7 +50,7 @@ struct EvaluationTests {
             next += w.tokens.count - 1
         }
         #expect(all.count == next)
-        let part = try WindowSelection.select(set, tokenizer: loaded.tokenizer!, context: 16, skip: 20, count: 33)
+        let part = try WindowSelection.select(set, tokenizer: loaded.tokenizer!, context: 16, skip: 20, count: 33, vocabularySize: loaded.model.shape.vocabularySize)
         #expect(part.windows.reduce(0) { $0 + $1.predictions.count } == 33)
         #expect(part.windows.first!.firstPrediction + part.windows.first!.predictions.lowerBound == 20)
     }
@@ -69,7 +70,8 @@ struct DataErrorTests {
 
     func message(_ path: String, field: String = "text", count: Int? = nil, skip: Int = 0) -> String {
         do {
-            _ = try WindowSelection.select(DataSet(name: "x", path: path, textField: field), tokenizer: tokenizer, context: 16, skip: skip, count: count)
+            _ = try WindowSelection.select(DataSet(name: "x", path: path, textField: field), tokenizer: tokenizer, context: 16, skip: skip, count: count,
+                                           vocabularySize: 1 << 20)
             return ""
         } catch { return "\(error)" }
     }
@@ -131,8 +133,9 @@ struct MaskedEvaluationTests {
         let masking = MaskedLMCorruption.forModel(loaded.model, tokenizer: tokenizer)
         #expect(masking != nil)
         let selection = try WindowSelection.select(DataSet(name: "d", path: TestSupport.fixture("data/" + c.data)),
-                                                   tokenizer: tokenizer, context: c.context, skip: c.skip, count: c.tokens, masking: masking)
-        let m = Evaluator(model: loaded.model, batchTokens: 50, logitRows: 9).evaluate(selection)
+                                                   tokenizer: tokenizer, context: c.context, skip: c.skip, count: c.tokens,
+                                                   vocabularySize: loaded.model.shape.vocabularySize, masking: masking)
+        let m = try Evaluator(model: loaded.model, batchTokens: 50, logitRows: 9).evaluate(selection)
         #expect(m.predictions == c.expected.predictions)
         #expect(abs(m.loss - c.expected.loss) < 1e-4, "loss \(m.loss) vs \(c.expected.loss)")
         #expect(abs(m.top1 - c.expected.top1) < 1e-4 && abs(m.top10 - c.expected.top10) < 1e-4)

@@ -14,7 +14,7 @@ struct PruningParityTests {
 
     static func selection(_ path: String, skip: Int = 0, count: Int = 100) -> WindowSelection {
         try! WindowSelection.select(DataSet(name: "d", path: TestSupport.fixture(path)), tokenizer: loaded.tokenizer!,
-                                    context: 32, skip: skip, count: count)
+                                    context: 32, skip: skip, count: count, vocabularySize: loaded.model.shape.vocabularySize)
     }
 
     static let forget = StatisticsCollector.collect(loaded.model, selection("data/code/docs.jsonl"), batchTokens: 50)
