@@ -15,24 +15,34 @@ public enum CheckpointExport {
         let tmp = folder + ".tmp-\(getpid())"
         try? fm.removeItem(atPath: tmp)
         try fm.createDirectory(atPath: tmp, withIntermediateDirectories: true)
-        var config = loaded.network.configJSON
-        if config["torch_dtype"] != nil { config["torch_dtype"] = "float32" }
-        config["dtype"] = "float32"
-        let data = try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-        try data.write(to: URL(fileURLWithPath: tmp + "/config.json"))
-        for name in companionFiles {
-            let src = (loaded.folder as NSString).appendingPathComponent(name)
-            if fm.fileExists(atPath: src) { try fm.copyItem(atPath: src, toPath: tmp + "/" + name) }
+        do { try fill(loaded, tmp) } catch {
+            // a full disk or any other failure leaves nothing behind; the run can be resumed
+            try? fm.removeItem(atPath: tmp)
+            throw error
         }
-        if let json = loaded.tokenizerJSON, !fm.fileExists(atPath: tmp + "/tokenizer.json") {
-            // a GGUF source: the tokenizer built from its metadata
-            try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys]).write(to: URL(fileURLWithPath: tmp + "/tokenizer.json"))
-        }
-        try SafetensorsWriter.write(floatTensors: loaded.network.stateDict(), metadata: ["format": "pt", "producer": "scalpel"],
-                                    to: tmp + "/model.safetensors")
         let old = folder + ".old-\(getpid())"
         if fm.fileExists(atPath: folder) { try fm.moveItem(atPath: folder, toPath: old) }
         try fm.moveItem(atPath: tmp, toPath: folder)
         try? fm.removeItem(atPath: old)
+    }
+
+    /// Writes the checkpoint's files into `tmp`.
+    static func fill(_ loaded: LoadedModel, _ tmp: String) throws {
+        let fm = FileManager.default
+        var config = loaded.network.configJSON
+        if config["torch_dtype"] != nil { config["torch_dtype"] = "float32" }
+        config["dtype"] = "float32"
+        let data = try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        try writeAtomically(data, to: tmp + "/config.json")
+        for name in companionFiles {
+            let src = (loaded.folder as NSString).appendingPathComponent(name)
+            if InputFile.isRegular(src) { try writeAtomically(try InputFile.read(src), to: tmp + "/" + name) }
+        }
+        if let json = loaded.tokenizerJSON, !fm.fileExists(atPath: tmp + "/tokenizer.json") {
+            // a GGUF source: the tokenizer built from its metadata
+            try writeAtomically(try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys]), to: tmp + "/tokenizer.json")
+        }
+        try SafetensorsWriter.write(floatTensors: loaded.network.stateDict(), metadata: ["format": "pt", "producer": "scalpel"],
+                                    to: tmp + "/model.safetensors")
     }
 }

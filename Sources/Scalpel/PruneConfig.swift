@@ -49,6 +49,22 @@ public struct PruneConfig: Codable, Sendable, Equatable {
 
     /// Checks ranges and consistency; throws a one-line error.
     public func validate() throws {
+        for (name, v) in [("--ff-frac", ffFrac), ("--attn-frac", attnFrac), ("--ff-eps", ffEps), ("--attn-eps", attnEps),
+                          ("--stop-forget-drop", stopForgetDrop ?? 0), ("--max-retain-drop", maxRetainDrop ?? 0)] where !v.isFinite {
+            throw ScalpelError.invalidArgument("\(name) must be a finite number (got \(v))")
+        }
+        if let v = stopForgetDrop, !(v > 0 && v <= 100) {
+            throw ScalpelError.invalidArgument("--stop-forget-drop is a drop in percent and must be in (0, 100] (got \(v))")
+        }
+        if let v = maxRetainDrop, !(v >= 0 && v <= 100) {
+            throw ScalpelError.invalidArgument("--max-retain-drop is a drop in percent and must be in [0, 100] (got \(v))")
+        }
+        guard batchTokens >= 1 else { throw ScalpelError.invalidArgument("--batch-tokens must be at least 1 (got \(batchTokens))") }
+        if let context, context < 2 { throw ScalpelError.invalidArgument("--context must be at least 2 (got \(context))") }
+        guard steps <= 1_000_000 else { throw ScalpelError.invalidArgument("--steps must be at most 1000000 (got \(steps))") }
+        if collectTokens.addingReportingOverflow(evalTokens).overflow {
+            throw ScalpelError.invalidArgument("--collect-tokens plus --eval-tokens is larger than any data set can hold")
+        }
         for (name, v) in [("--ff-frac", ffFrac), ("--attn-frac", attnFrac)] where !(0...1).contains(v) {
             throw ScalpelError.invalidArgument("\(name) must be in [0, 1] (got \(v))")
         }

@@ -90,8 +90,10 @@ public final class PruningRun {
     public var statisticsCache: StatisticsCache?
     private var compactedFor: PrunedNeurons?
     private var warnedImageCache = false
-    /// SHA-256 of the model folder's files as run.json recorded them (new runs), by file name.
+    /// SHA-256 of the model's files as run.json records them, by file name.
     private var modelFileHashes: [String: String] = [:]
+    /// The folder's lock and lifecycle.
+    private var runFolder: RunFolder?
 
     /// What each step runs on: the collection and evaluation portions of forget and retain.
     enum Portions {
@@ -107,25 +109,24 @@ public final class PruningRun {
         var config = config
         var existing: History?
         if resume {
+            // the lock first: nothing is read or cleaned while another process owns the folder
+            runFolder = try RunFolder.resume(folder)
             let historyPath = folder + "/history.json"
-            guard let data = fm.contents(atPath: historyPath) else {
-                throw ScalpelError.invalidFile(path: folder, reason: "not a Scalpel run folder to resume (no history.json)")
-            }
-            do { existing = try JSONDecoder().decode(History.self, from: data) } catch {
+            do { existing = try JSONDecoder().decode(History.self, from: try InputFile.read(historyPath, limit: 1 << 30)) } catch {
                 throw ScalpelError.invalidFile(path: historyPath, reason: "cannot be read as a run history")
             }
             config = existing!.config
-        } else {
-            var isDir: ObjCBool = false
-            if fm.fileExists(atPath: folder, isDirectory: &isDir) {
-                let contents = (try? fm.contentsOfDirectory(atPath: folder)) ?? []
-                if !isDir.boolValue || !contents.isEmpty {
-                    let isRun = fm.fileExists(atPath: folder + "/history.json")
-                    throw ScalpelError.invalidArgument("\(folder) already exists" + (isRun ? " and holds a run: continue it with --resume \(folder), or choose another --out" : " and is not an empty folder: choose another --out"))
-                }
+            try config.validate()
+            let runJSON = folder + "/run.json"
+            guard let recorded = (try? InputFile.jsonObject(runJSON))?["sha256"] as? [String: String] else {
+                throw ScalpelError.invalidFile(path: runJSON, reason: "missing or without the inputs' SHA-256: cannot check the inputs are unchanged")
             }
+            try RunInputs.verify(config, recorded: recorded, runJSON: runJSON)
+            for (key, h) in recorded where key.hasPrefix("model/") { modelFileHashes[String(key.dropFirst(6))] = h }
+        } else {
+            try config.validate()
+            try OutputPath.check(folder, option: "--out", inputs: [config.model, config.forget, config.retain])
         }
-        try config.validate()
         self.config = config
         self.folder = folder
         loaded = try ModelRegistry.load(config.model)
@@ -180,11 +181,13 @@ public final class PruningRun {
                 Pruner.replay(mask, onto: loaded.network)
             }
         } else {
-            try fm.createDirectory(atPath: folder, withIntermediateDirectories: true)
             history = History(config: config, steps: [], top1MaxDelta: nil, stopped: nil,
                               totals: .init(ff: shape.layers * shape.ffWidth, attn: shape.layers * shape.heads * shape.headWidth))
-            try writeRunInfo(command: command)
-            try save()
+            // the folder appears complete (run.json, history.json, masks) or not at all
+            runFolder = try RunFolder.create(folder) { tmp in
+                try writeRunInfo(command: command, in: tmp)
+                try save(in: tmp)
+            }
         }
     }
 
@@ -203,8 +206,6 @@ public final class PruningRun {
             if next > config.steps { history.stopped = "completed \(config.steps) steps"; break }
             if let reason = try step(next) { history.stopped = reason }
             try save()
-            // a test hook that simulates a kill right after a step is saved
-            if let crash = ProcessInfo.processInfo.environment["SCALPEL_TEST_CRASH_AFTER_STEP"], Int(crash) == next { exit(137) }
         }
         try save()
         log("exporting the pruned checkpoint to \(folder)/model ...")
@@ -216,6 +217,10 @@ public final class PruningRun {
     /// One step of the loop; returns a reason to stop, if any.
     func step(_ s: Int) throws -> String? {
         let start = Date()
+        let enabled = NeuronKind.allCases.filter { ($0 == .ff ? config.ffFrac : config.attnFrac) > 0 }
+        if enabled.allSatisfy({ mask.prunedCount($0) == mask.steps($0).count }) {
+            return "nothing left to prune before step \(s): every \(enabled.map(\.rawValue).joined(separator: " and ")) neuron is pruned"
+        }
         let (forgetStats, retainStats) = try statistics()
         let collected = Date()
         expand()
@@ -230,6 +235,9 @@ public final class PruningRun {
             let offsets: (Int) -> Float = { i in means.map { Float($0[i]) } ?? 0 }
             for i in picked.indices { mask.prune(kind, i, step: s, offset: offsets(i)) }
             undo.append(Pruner.apply(loaded.network, kind: kind, neurons: picked.indices, offsets: offsets))
+        }
+        if mask.lastStep < s {
+            return "nothing left to prune at step \(s): no neuron could be selected (all pruned, or the fractions round to zero neurons)"
         }
         let pruned = Date()
         let metrics = try evaluate()
@@ -265,12 +273,16 @@ public final class PruningRun {
             let bar = ProgressBar(label: "collect", total: forget.tokenCount + retain.tokenCount, enabled: showProgress && isatty(2) != 0)
             func collect(_ selection: WindowSelection) throws -> Statistics {
                 let key = statisticsCache?.key(selection, mask: mask, compacted: compaction)
-                if let key, let hit = statisticsCache?.load(key, shape: m.shape) {
-                    bar.advance(selection.tokenCount)
-                    return hit
+                if let key, let cache = statisticsCache {
+                    switch cache.load(key, shape: m.shape) {
+                    case .hit(let hit): bar.advance(selection.tokenCount); return hit
+                    case .rejected(let why): log("warning: statistics cache entry \(key) not used (\(why)); collecting again")
+                    case .miss: break
+                    }
                 }
                 prepareForward()
                 var s = StatisticsCollector.collect(m, selection, batchTokens: config.batchTokens) { bar.advance($0) }
+                try s.validate("\(selection.dataSet) statistics")
                 s.setPruned(mask)
                 if let key, let cache = statisticsCache {
                     // a cache that cannot be written costs speed, never the run
@@ -288,6 +300,7 @@ public final class PruningRun {
             prepareForward()
             let bar = ProgressBar(label: "collect", total: forget.count + retain.count, enabled: showProgress && isatty(2) != 0)
             result = (try evaluator.collect(forget) { bar.advance($0) }, try evaluator.collect(retain) { bar.advance($0) })
+            try result.0.validate("forget statistics"); try result.1.validate("retain statistics")
             result.0.setPruned(mask); result.1.setPruned(mask)
             bar.finish()
         }
@@ -375,8 +388,9 @@ public final class PruningRun {
                    r.step, r.pruned.ff, r.pruned.attn, 100 * f.top1, df, 100 * t.top1, dr, r.seconds))
     }
 
-    /// Writes masks.safetensors, history.csv and history.json, each atomically.
-    func save() throws {
+    /// Writes masks.safetensors, history.csv and history.json, each atomically (into `in`, by default the run folder).
+    func save(in target: String? = nil) throws {
+        let folder = target ?? self.folder
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         // masks first: history.json is the commit point a resumed run trusts
@@ -398,17 +412,9 @@ public final class PruningRun {
     }
 
     /// run.json: the command, versions, and SHA-256 of every input file.
-    func writeRunInfo(command: [String]) throws {
-        var hashes: [String: String] = [:]
-        let fm = FileManager.default
-        for name in (try? fm.contentsOfDirectory(atPath: config.model)) ?? [] where name.hasSuffix(".json") || name.hasSuffix(".safetensors") {
-            modelFileHashes[name] = try SHA256.file(config.model + "/" + name)
-            hashes["model/" + name] = modelFileHashes[name]
-        }
-        for (label, path) in [("forget", config.forget), ("retain", config.retain)] {
-            let set = DataSet(name: label, path: path, textField: config.textField, extensions: config.extensions.map(Set.init))
-            for file in try set.files() { hashes[label + ":" + file] = try SHA256.file(file) }
-        }
+    func writeRunInfo(command: [String], in folder: String) throws {
+        let hashes = try RunInputs.hashes(config)
+        for (key, h) in hashes where key.hasPrefix("model/") { modelFileHashes[String(key.dropFirst(6))] = h }
         let info: [String: Any] = [
             "command": command,
             "scalpel_version": ScalpelVersion.current,

@@ -42,17 +42,45 @@ public struct StatisticsCache: Sendable {
 
     private func path(_ key: String) -> String { folder + "/" + key + ".safetensors" }
 
-    /// The stored statistics under `key`, or nil (a missing or unreadable entry is a miss).
-    public func load(_ key: String, shape: ModelShape) -> Statistics? {
-        guard FileManager.default.fileExists(atPath: path(key)), let s = try? Statistics(path: path(key)),
-              s.ff.shape == [shape.layers, shape.ffWidth], s.attn.shape == [shape.layers, shape.heads, shape.headWidth] else { return nil }
-        return s
+    /// What a lookup found.
+    public enum Lookup {
+        case hit(Statistics)
+        case miss
+        /// An entry exists but is not trusted (why): it is recollected and overwritten.
+        case rejected(String)
     }
 
-    /// Stores `statistics` under `key` (atomically).
-    public func store(_ statistics: Statistics, key: String) throws {
-        try statistics.write(to: path(key), metadata: ["format": "scalpel-statistics", "checkpoint": checkpoint])
+    /// The stored statistics under `key`. An entry is trusted only when its metadata names this
+    /// key and checkpoint, the SHA-256 of its tensor bytes matches the one stored with it, its
+    /// shapes fit the model and its sums are finite and consistent (`Statistics.validate`).
+    public func load(_ key: String, shape: ModelShape) -> Lookup {
+        let file = path(key)
+        guard FileManager.default.fileExists(atPath: file) else { return .miss }
+        do {
+            let st = try SafetensorsFile(path: file)
+            guard st.metadata["key"] == key, st.metadata["checkpoint"] == checkpoint else { return .rejected("stored under another key") }
+            guard st.metadata["content_sha256"] == SHA256.hash(st.dataSection) else { return .rejected("content does not match its digest") }
+            let s = try Statistics(path: file)
+            guard s.ff.shape == [shape.layers, shape.ffWidth], s.attn.shape == [shape.layers, shape.heads, shape.headWidth] else {
+                return .rejected("shapes do not fit the model")
+            }
+            try s.validate(file)
+            return .hit(s)
+        } catch {
+            return .rejected("\(error)")
+        }
     }
+
+    /// Stores `statistics` under `key` (atomically), with the key, the checkpoint and the SHA-256 of the tensor bytes.
+    public func store(_ statistics: Statistics, key: String) throws {
+        let records = statistics.records()
+        let body = SafetensorsWriter.encode(records)
+        let start = 8 + Int(body.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
+        let content = body.withUnsafeBytes { SHA256.hash(UnsafeRawBufferPointer(rebasing: $0[start...])) }
+        try SafetensorsWriter.write(records, metadata: ["format": "scalpel-statistics", "checkpoint": checkpoint, "key": key,
+                                                        "content_sha256": content], to: path(key))
+    }
+
 
     /// SHA-256 over a checkpoint: each of its files (sorted by name) with its name and digest.
     /// A folder contributes its `.json`, `.safetensors`, `.gguf`, `.txt` and `.model` files.

@@ -69,6 +69,13 @@ public struct SHA256 {
         h[4] = h[4] &+ e; h[5] = h[5] &+ f; h[6] = h[6] &+ g; h[7] = h[7] &+ hh
     }
 
+    /// The hex digest of `bytes`.
+    public static func hash(_ bytes: UnsafeRawBufferPointer) -> String {
+        var s = SHA256()
+        s.update(bytes)
+        return s.finalize()
+    }
+
     /// The hex digest of a file, read through a mapping.
     public static func file(_ path: String) throws -> String {
         let m = try MappedFile(path: path)

@@ -113,6 +113,9 @@ public final class SafetensorsFile: @unchecked Sendable {
         self.metadata = metadata
     }
 
+    /// The data section: every tensor's bytes, as stored.
+    public var dataSection: UnsafeRawBufferPointer { file.bytes(dataOffset, file.size - dataOffset) }
+
     /// Raw bytes of a tensor.
     public func rawBytes(_ info: TensorInfo) -> UnsafeRawBufferPointer {
         file.bytes(dataOffset + info.start, info.end - info.start)

@@ -17,17 +17,17 @@ struct Collect: ParsableCommand {
     var model: String?
     @Option(help: "The data set: a file, a .jsonl or a folder.")
     var data: String?
-    @Option(help: "Predictions whose input positions are collected.")
+    @Option(parsing: .unconditional, help: "Predictions whose input positions are collected.")
     var tokens: Int?
-    @Option(help: "Predictions to skip first.")
+    @Option(parsing: .unconditional, help: "Predictions to skip first.")
     var skip: Int = 0
-    @Option(help: "Window length in tokens (default: min(1024, the model's position limit)).")
+    @Option(parsing: .unconditional, help: "Window length in tokens (default: min(1024, the model's position limit)).")
     var context: Int?
     @Option(name: .customLong("text-field"), help: "The field of .jsonl lines that holds the text.")
     var textField: String = "text"
-    @Option(name: .customLong("batch-tokens"), help: "Tokens per forward batch.")
+    @Option(name: .customLong("batch-tokens"), parsing: .unconditional, help: "Tokens per forward batch.")
     var batchTokens: Int = 4096
-    @Option(help: "Threads (default: all cores).")
+    @Option(parsing: .unconditional, help: "Threads (default: all cores).")
     var threads: Int?
     @Option(parsing: .upToNextOption, help: "Statistics files to add together instead of collecting.")
     var merge: [String] = []
@@ -36,11 +36,18 @@ struct Collect: ParsableCommand {
 
     func run() throws {
         try applyThreads(threads)
+        guard batchTokens >= 1 else { throw ScalpelError.invalidArgument("--batch-tokens must be at least 1 (got \(batchTokens))") }
+        try OutputPath.check(out, option: "--out", inputs: merge + [model, data].compactMap { $0 })
         if !merge.isEmpty {
             guard model == nil, data == nil else { throw ValidationError("--merge takes no --model or --data") }
             var total = try Statistics(path: merge[0])
+            try total.validate(merge[0])
             for path in merge.dropFirst() {
-                do { try total.merge(try Statistics(path: path)) } catch let e as ScalpelError {
+                do {
+                    let part = try Statistics(path: path)
+                    try part.validate(path)
+                    try total.merge(part)
+                } catch let e as ScalpelError {
                     throw ScalpelError.invalidFile(path: path, reason: e.description)
                 }
             }
@@ -60,6 +67,7 @@ struct Collect: ParsableCommand {
         let start = Date()
         let stats = StatisticsCollector.collect(loaded.model, selection, batchTokens: max(batchTokens, context)) { bar.advance($0) }
         bar.finish()
+        try stats.validate("\(data) statistics")
         let seconds = Date().timeIntervalSince(start)
         try stats.write(to: out, metadata: ["format": "scalpel-statistics", "model": model, "data": data,
                                             "skip": String(skip), "context": String(context)])

@@ -18,12 +18,12 @@ struct Demo: ParsableCommand {
     var model: String = ".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf"
     @Option(help: "The folder holding code/ and prose/.")
     var data: String = "demo-data"
-    @Option(help: "Pruning steps.") var steps: Int = 4
-    @Option(name: .customLong("collect-tokens"), help: "Predictions per data set for statistics.") var collectTokens: Int = 8192
-    @Option(name: .customLong("eval-tokens"), help: "Predictions per data set for evaluation.") var evalTokens: Int = 4096
-    @Option(help: "Window length in tokens.") var context: Int = 512
+    @Option(parsing: .unconditional, help: "Pruning steps.") var steps: Int = 4
+    @Option(name: .customLong("collect-tokens"), parsing: .unconditional, help: "Predictions per data set for statistics.") var collectTokens: Int = 8192
+    @Option(name: .customLong("eval-tokens"), parsing: .unconditional, help: "Predictions per data set for evaluation.") var evalTokens: Int = 4096
+    @Option(parsing: .unconditional, help: "Window length in tokens.") var context: Int = 512
     @Option(help: "The run folder.") var out: String = "runs/demo"
-    @Option(help: "Threads (default: all cores).") var threads: Int?
+    @Option(parsing: .unconditional, help: "Threads (default: all cores).") var threads: Int?
 
     func run() throws {
         try applyThreads(threads)

@@ -13,13 +13,13 @@ struct Eval: ParsableCommand {
     @Option(name: .customLong("data"), help: "A data set: [NAME=]PATH, a file, a .jsonl or a folder. Repeat for several.")
     var data: [String]
 
-    @Option(help: "Predictions to evaluate per data set (default: all after --skip).")
+    @Option(parsing: .unconditional, help: "Predictions to evaluate per data set (default: all after --skip).")
     var tokens: Int?
 
-    @Option(help: "Predictions to skip first (they are the 'collection portion' for top1_skip50).")
+    @Option(parsing: .unconditional, help: "Predictions to skip first (they are the 'collection portion' for top1_skip50).")
     var skip: Int = 0
 
-    @Option(help: "Window length in tokens (default: min(1024, the model's position limit)).")
+    @Option(parsing: .unconditional, help: "Window length in tokens (default: min(1024, the model's position limit)).")
     var context: Int?
 
     @Option(name: .customLong("text-field"), help: "The field of .jsonl lines that holds the text.")
@@ -28,7 +28,7 @@ struct Eval: ParsableCommand {
     @Option(name: .customLong("ext"), help: "Only read files with these extensions in folders, comma-separated (e.g. py,txt).")
     var extensions: String?
 
-    @Option(name: .customLong("batch-tokens"), help: "Tokens per forward batch.")
+    @Option(name: .customLong("batch-tokens"), parsing: .unconditional, help: "Tokens per forward batch.")
     var batchTokens: Int = 4096
 
     @Option(help: "Also write the metrics as JSON to this file.")
@@ -56,6 +56,10 @@ struct Eval: ParsableCommand {
     func run() throws {
         try modelOptions.apply()
         guard !data.isEmpty else { throw ValidationError("give at least one --data") }
+        guard batchTokens >= 1 else { throw ScalpelError.invalidArgument("--batch-tokens must be at least 1 (got \(batchTokens))") }
+        if let json {
+            try OutputPath.check(json, option: "--json", inputs: [modelOptions.model] + data.map { DataSet(argument: $0).path })
+        }
         let loaded = try ModelRegistry.load(modelOptions.model)
         if let classifier = loaded.imageClassifier { return try evaluateImages(classifier, loaded) }
         try loaded.requireHead()

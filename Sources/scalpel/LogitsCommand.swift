@@ -25,6 +25,7 @@ struct Logits: ParsableCommand {
 
     func run() throws {
         try modelOptions.apply()
+        try OutputPath.check(out, option: "--out", inputs: [modelOptions.model])
         let loaded = try ModelRegistry.load(modelOptions.model)
         _ = try loaded.requireLanguageModel()
         try loaded.requireHead()

@@ -14,8 +14,35 @@ struct Main {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             exit(1)
         } catch {
+            if let line = systemErrorLine(error) {
+                FileHandle.standardError.write(Data("error: \(line)\n".utf8))
+                exit(1)
+            }
             ScalpelCommand.exit(withError: error)
         }
+    }
+
+    /// One line for an error that came from Foundation or the system (a file operation, JSON
+    /// encoding) rather than from argument parsing: the path and the system's reason, never a dump.
+    static func systemErrorLine(_ error: Error) -> String? {
+        if let e = error as? CocoaError {
+            let path = (e.userInfo[NSFilePathErrorKey] as? String) ?? e.userInfo[NSURLErrorKey].map { "\($0)" } ?? "a file"
+            if let underlying = e.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+                return "\(path): \(String(cString: strerror(Int32(underlying.code))))"
+            }
+            switch e.code {
+            case .fileWriteOutOfSpace: return "\(path): no space left on device"
+            case .fileWriteNoPermission, .fileReadNoPermission: return "\(path): permission denied"
+            case .fileWriteVolumeReadOnly: return "\(path): read-only file system"
+            case .fileNoSuchFile, .fileReadNoSuchFile: return "\(path): no such file or folder"
+            case .fileWriteFileExists: return "\(path): already exists"
+            default: return "\(path): file operation failed (code \(e.code.rawValue))"
+            }
+        }
+        if let e = error as? POSIXError { return String(cString: strerror(e.code.rawValue)) }
+        if error is EncodingError { return "a value cannot be written as JSON (a number that is not finite?)" }
+        if error is DecodingError { return "a JSON file does not have the expected fields" }
+        return nil
     }
 }
 
@@ -32,7 +59,7 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "A Hugging Face checkpoint folder (config.json, model.safetensors, tokenizer.json).")
     var model: String
 
-    @Option(help: "Threads for BLAS and Scalpel's own loops (default: all cores).")
+    @Option(parsing: .unconditional, help: "Threads for BLAS and Scalpel's own loops (default: all cores).")
     var threads: Int?
 
     func apply() throws { try applyThreads(threads) }

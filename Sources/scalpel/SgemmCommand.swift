@@ -8,15 +8,15 @@ struct Sgemm: ParsableCommand {
         commandName: "sgemm",
         abstract: "Measure Float32 matmul GFLOP/s through Scalpel's BLAS path (for benchmarks).")
 
-    @Option(help: "Rows of the left matrix (tokens).")
+    @Option(parsing: .unconditional, help: "Rows of the left matrix (tokens).")
     var m: Int = 4096
-    @Option(help: "Columns of the output (out features).")
+    @Option(parsing: .unconditional, help: "Columns of the output (out features).")
     var n: Int = 3072
-    @Option(help: "Inner dimension (in features).")
+    @Option(parsing: .unconditional, help: "Inner dimension (in features).")
     var k: Int = 768
-    @Option(help: "Repetitions (the best is reported).")
+    @Option(parsing: .unconditional, help: "Repetitions (the best is reported).")
     var repeats: Int = 5
-    @Option(help: "Threads (default: all cores).")
+    @Option(parsing: .unconditional, help: "Threads (default: all cores).")
     var threads: Int?
 
     func run() throws {
