@@ -43,7 +43,7 @@ public final class SafetensorsFile: @unchecked Sendable {
         headerLength = UInt64(littleEndian: headerLength)
         // the reference implementation's limit: a header of at most 100 MB
         guard headerLength <= 100_000_000, headerLength <= UInt64(file.size - 8) else {
-            throw bad("corrupt safetensors header: header length \(headerLength) exceeds the file size \(file.size) or 100 MB")
+            throw bad("corrupt safetensors header: header length \(headerLength) exceeds file size \(file.size) (or the format's 100 MB limit)")
         }
         dataOffset = 8 + Int(headerLength)
         let headerData = Data(file.bytes(8, Int(headerLength)))
