@@ -99,3 +99,17 @@ public func fuzzOne(_ bytes: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     run(Data(bytes: bytes, count: size))
     return 0
 }
+
+// SwiftPM links an executable target's entry point as `<module>_main`; libFuzzer's driver is
+// started from there (its own `main` is not used).
+@_silgen_name("LLVMFuzzerRunDriver")
+func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<Int32>,
+                         _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+                         _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt) -> CInt
+
+@_cdecl("scalpel_fuzz_main")
+public func scalpelFuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
+    var count = argc
+    var vector = argv
+    return LLVMFuzzerRunDriver(&count, &vector) { bytes, size in fuzzOne(bytes, size) }
+}

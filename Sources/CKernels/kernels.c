@@ -63,7 +63,8 @@ void sc_add(float *y, const float *x, size_t n) {
 }
 
 void sc_relu(float *x, size_t n) {
-    for (size_t i = 0; i < n; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+    /* NaN stays NaN, as in PyTorch: a NaN weight must reach the logits and be reported, not vanish here */
+    for (size_t i = 0; i < n; i++) x[i] = (x[i] > 0.0f || x[i] != x[i]) ? x[i] : 0.0f;
 }
 
 void sc_gelu(float *x, size_t n) {
@@ -99,6 +100,16 @@ double sc_cross_entropy_rank(const float *logits, size_t V, size_t target, size_
     for (int l = 0; l < 8; l++) greater += (size_t)lanes[l];
     for (; j < V; j++) greater += logits[j] > t;
     *rank = greater;
+    /* a NaN anywhere in the row makes the loss NaN (the max and exp above skip NaN, and a NaN would
+     * count as "not greater" than the target): the caller reports it instead of scoring */
+    __m256 unordered = _mm256_setzero_ps();
+    for (j = 0; j + 8 <= V; j += 8) {
+        __m256 v = _mm256_loadu_ps(logits + j);
+        unordered = _mm256_or_ps(unordered, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+    }
+    int any_nan = _mm256_movemask_ps(unordered) != 0;
+    for (; j < V; j++) any_nan |= logits[j] != logits[j];
+    if (any_nan) return NAN;
     return log(sum) + (double)m - (double)t;
 }
 

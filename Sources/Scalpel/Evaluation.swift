@@ -63,7 +63,7 @@ public struct Evaluator {
         let input = Tensor(zeros: [chunk, model.headInputWidth]), logits = Tensor(zeros: [chunk, model.shape.vocabularySize])
         for batch in Batches.pack(selection.windows, maxTokens: batchTokens) {
             let hidden = model.hiddenStates(batch.map(\.tokens), probe: nil)
-            sums.add(try score(batch, hidden: hidden, frequent: frequent, input: input, logits: logits, dataSet: selection.dataSet))
+            sums.add(try score(batch, hidden: hidden, frequent: frequent, input: input, logits: logits, dataSet: "\(selection.path) (data set \(selection.dataSet))"))
             progress?(batch.reduce(0) { $0 + $1.tokens.count })
         }
         return sums.metrics

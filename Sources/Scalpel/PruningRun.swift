@@ -282,7 +282,7 @@ public final class PruningRun {
                 }
                 prepareForward()
                 var s = StatisticsCollector.collect(m, selection, batchTokens: config.batchTokens) { bar.advance($0) }
-                try s.validate("\(selection.dataSet) statistics")
+                try s.validate("\(selection.path) (data set \(selection.dataSet)) statistics")
                 s.setPruned(mask)
                 if let key, let cache = statisticsCache {
                     // a cache that cannot be written costs speed, never the run

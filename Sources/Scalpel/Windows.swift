@@ -53,6 +53,8 @@ public struct MaskedLMCorruption: Sendable {
 /// Predictions `[skip, skip + count)` of a data set, as the windows that hold them.
 public struct WindowSelection: Sendable {
     public let dataSet: String
+    /// The data set's file or folder.
+    public var path: String = ""
     public let windows: [Window]
     public let skip: Int
     public let count: Int
@@ -146,7 +148,7 @@ public struct WindowSelection: Sendable {
         if skip == 0 {
             for w in windows { for k in w.predictions { counts[w.target(k), default: 0] += 1 } }
         }
-        return WindowSelection(dataSet: dataSet.name, windows: windows, skip: skip, count: selected, portionTargetCounts: counts)
+        return WindowSelection(dataSet: dataSet.name, path: dataSet.path, windows: windows, skip: skip, count: selected, portionTargetCounts: counts)
     }
 }
 

@@ -97,3 +97,58 @@ struct TokenizerVariantTests {
         }
     }
 }
+
+@Suite("Streamed tokenization and bounded patterns")
+struct StreamingTests {
+    /// A long document made of the mixed corpus: every script, whitespace run and added token the parity cases hold.
+    static let document: String = {
+        let texts = TokenizerTests.cases.map(\.text)
+        var out = ""
+        for round in 0..<6 {
+            for (i, t) in texts.enumerated() { out += t + ((i + round) % 3 == 0 ? "\n" : (i % 2 == 0 ? " " : "\n\n")) }
+        }
+        return out
+    }()
+
+    @Test("ids streamed in parts equal whole-document ids, for every tokenizer and part size",
+          arguments: ["bytelevel", "roberta", "sentencepiece", "metaspace-first", "metaspace-split", "llama3", "digits-bytelevel",
+                      "normalized-splits", "wordpiece"])
+    func streamedEqualsWhole(variant: String) throws {
+        let tok = try Tokenizer(path: TestSupport.fixture("tokenizer/\(variant).json"))
+        let whole = try tok.encode(Self.document)
+        #expect(Self.document.unicodeScalars.count > 5000)
+        var sawCut = false
+        for chunk in [1, 700, 2500] {
+            var parts: [[Int]] = []
+            try tok.encode(Self.document, chunk: chunk) { parts.append($0); return true }
+            #expect(parts.joined().elementsEqual(whole), "\(variant), chunk \(chunk): \(parts.count) parts")
+            if parts.count > 1 { sawCut = true }
+            // a consumer that stops early gets a prefix of the ids, and no more work is done
+            var first: [Int] = []
+            try tok.encode(Self.document, chunk: chunk) { first = $0; return false }
+            #expect(whole.starts(with: first))
+        }
+        #expect(sawCut, "\(variant): the document was never cut")
+    }
+
+    @Test("a Split pattern that backtracks catastrophically fails fast; an ordinary one is unchanged")
+    func boundedRegex() throws {
+        let re = try BoundedRegex(pattern: "(a+)+$", path: "t.json")
+        let start = Date()
+        #expect(throws: ScalpelError.self) { try re.matches(in: String(repeating: "a", count: 5000) + "b") }
+        #expect(Date().timeIntervalSince(start) < 10)
+        let words = try BoundedRegex(pattern: "\\p{L}+| ?\\p{N}{1,3}", path: "t.json")
+        #expect(try words.matches(in: "ab 1234 c") == [0..<2, 2..<6, 6..<7, 8..<9])
+        #expect(throws: ScalpelError.self) { try BoundedRegex(pattern: "(unclosed", path: "t.json") }
+    }
+
+    @Test("BPE merges of one very long piece finish quickly (heap order, not quadratic)")
+    func longPiece() throws {
+        let tok = try Tokenizer(path: TestSupport.fixture("tokenizer/bytelevel.json"))
+        let piece = String(repeating: "abcdefghij", count: 20_000)
+        let start = Date()
+        let ids = try tok.encode(piece, addSpecialTokens: false)
+        #expect(Date().timeIntervalSince(start) < 20)
+        #expect(!ids.isEmpty && ids.count < piece.count)
+    }
+}

@@ -24,10 +24,16 @@ public enum TestSupport {
         public let status: Int32
         public let stdout: String
         public let stderr: String
+        /// The program was killed for running past the time limit (a hang).
+        public var timedOut = false
+        /// The program ended by a signal (a crash: SIGSEGV, SIGILL for a Swift trap, SIGABRT, ...).
+        public var crashed: Bool { !timedOut && terminationReason == .uncaughtSignal }
+        var terminationReason: Process.TerminationReason = .exit
     }
 
     /// Runs `executable` with `arguments` and waits (stdout and stderr captured).
-    public static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> Output {
+    public static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
+                           timeout: TimeInterval = 900) throws -> Output {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: executable)
         p.arguments = arguments
@@ -38,11 +44,27 @@ public enum TestSupport {
         p.standardOutput = out
         p.standardError = err
         try p.run()
+        // a watchdog kills a program that runs past the limit, so a hang fails the test instead of stalling it
+        let finished = NSCondition()
+        nonisolated(unsafe) var done = false, killed = false
+        let pid = p.processIdentifier
+        let watchdog = Thread {
+            finished.lock()
+            let deadline = Date().addingTimeInterval(timeout)
+            while !done && finished.wait(until: deadline) {}
+            if !done { killed = true; kill(pid, SIGKILL) }
+            finished.unlock()
+        }
+        watchdog.start()
         // read before waiting so a full pipe cannot block the child
         let o = out.fileHandleForReading.readDataToEndOfFile()
         let e = err.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
-        return Output(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+        finished.lock(); done = true; finished.signal(); finished.unlock()
+        var result = Output(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+        finished.lock(); result.timedOut = killed; finished.unlock()
+        result.terminationReason = p.terminationReason
+        return result
     }
 
     /// The `scalpel` executable built beside the tests.
