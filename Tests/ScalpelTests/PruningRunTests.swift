@@ -77,13 +77,27 @@ struct PruningRunTests {
     @Test("a run killed after a step and resumed ends as an uninterrupted run")
     func resumeAfterCrash() throws {
         let whole = TestSupport.temporaryFolder() + "/whole", cut = TestSupport.temporaryFolder() + "/cut"
-        #expect(try prune(whole, extra: ["--offset", "mean"]).status == 0)
-        let crashed = try prune(cut, extra: ["--offset", "mean"], environment: ["SCALPEL_TEST_CRASH_AFTER_STEP": "2"])
-        #expect(crashed.status == 137)
+        let extra = ["--offset", "mean", "--steps", "120", "--ff-frac", "0.004"]
+        #expect(try prune(whole, extra: extra).status == 0)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: exe)
+        p.arguments = arguments(out: cut, extra: extra)
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        // SIGKILL as soon as step 2 is committed (history.json is the commit point)
+        let deadline = Date().addingTimeInterval(120)
+        while Date() < deadline {
+            if let d = FileManager.default.contents(atPath: cut + "/history.json"), String(decoding: d, as: UTF8.self).contains("\"step\" : 2") { break }
+            usleep(500)
+        }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        #expect(p.terminationReason == .uncaughtSignal)
         #expect(!FileManager.default.fileExists(atPath: cut + "/model"))
         let resumed = try TestSupport.run(exe, ["prune", "--resume", cut])
         #expect(resumed.status == 0, "\(resumed.stderr)")
-        #expect(resumed.stdout.contains("step  3") && !resumed.stdout.contains("step  1 "))
+        #expect(resumed.stdout.contains("step 120") && !resumed.stdout.contains("step  1 "))
         #expect(try data(whole + "/masks.safetensors") == (try data(cut + "/masks.safetensors")))
         #expect(try data(whole + "/model/model.safetensors") == (try data(cut + "/model/model.safetensors")))
         let h1 = try JSONSerialization.jsonObject(with: data(whole + "/history.json")) as! [String: Any]
