@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_TARGET="${1:-60}"; shift || true
-TARGETS=("$@"); [ ${#TARGETS[@]} -eq 0 ] && TARGETS=(safetensors gguf config tokenizer data)
+TARGETS=("$@"); [ ${#TARGETS[@]} -eq 0 ] && TARGETS=(safetensors gguf config tokenizer data image)
 SCALPEL_FUZZ=1 swift build -c release --scratch-path .build-fuzz --product scalpel-fuzz \
   -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library >/dev/null 2>.fuzz-build.log || { cat .fuzz-build.log; exit 1; }
 BIN=.build-fuzz/release/scalpel-fuzz
@@ -22,6 +22,7 @@ seed() {  # seed corpus of a target from the fixtures
     config) for c in $F/models/*/config.json; do cp "$c" "$dir/$(basename "$(dirname "$c")").json"; done ;;
     tokenizer) for f in $F/tokenizer/*.json $F/models/*/tokenizer.json; do
                  [ "$(basename "$f")" = expected.json ] || cp "$f" "$dir/$(basename "$(dirname "$f")")-$(basename "$f")"; done ;;
+    image) for f in $(find $F/images -type f \( -name '*.png' -o -name '*.jpg' \) | head -8); do cp "$f" "$dir/"; done ;;
     data) cp $F/data/code/docs.jsonl "$dir"/; for p in $F/data/prose/*; do [ -f "$p" ] && cp "$p" "$dir"/; done
           printf '{"text": "crlf line one"}\r\n{"text": "two"}\r\n' > "$dir/crlf.jsonl" ;;
   esac

@@ -9,7 +9,7 @@ import ScalpelModels
 import ScalpelTokenizers
 
 enum Target: String, CaseIterable {
-    case safetensors, gguf, config, tokenizer, data
+    case safetensors, gguf, config, tokenizer, data, image
 }
 
 /// Per-process scratch: a folder in /dev/shm (or /tmp) holding the input as a file, since the
@@ -83,6 +83,11 @@ func run(_ data: Data) {
             _ = try? tok.encode(t)
             try? tok.encode(t, chunk: 8) { _ in true }
             if let ids = try? tok.encode(t, addSpecialTokens: false) { _ = tok.decode(ids) }
+        }
+    case .image:
+        // the magic bytes pick the decoder (PNG or JPEG), whatever the extension
+        if let image = try? RGBImage(path: s.write(data, "input.png")) {
+            _ = image.pixels.count
         }
     case .data:
         guard let tok = s.tokenizer else { return }

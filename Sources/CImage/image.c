@@ -12,6 +12,9 @@
 static void png_quiet_error(png_structp png, png_const_charp message) { (void)message; png_longjmp(png, 1); }
 static void png_quiet_warning(png_structp png, png_const_charp message) { (void)png; (void)message; }
 
+/* Images larger than this (a corrupt or hostile header) are refused before any allocation. */
+#define MAX_PIXELS ((size_t)1 << 28)
+
 static int decode_png(FILE *f, uint8_t **rgb, int *width, int *height, char *error, size_t n) {
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, NULL, png_quiet_error, png_quiet_warning);
     png_infop info = png ? png_create_info_struct(png) : NULL;
@@ -37,7 +40,11 @@ static int decode_png(FILE *f, uint8_t **rgb, int *width, int *height, char *err
     png_read_update_info(png, info);
     int w = (int)png_get_image_width(png, info), h = (int)png_get_image_height(png, info);
     if (png_get_rowbytes(png, info) != (size_t)w * 3) { png_destroy_read_struct(&png, &info, NULL); snprintf(error, n, "unsupported PNG layout"); return 1; }
+    if (w <= 0 || h <= 0 || (size_t)w * (size_t)h > MAX_PIXELS) {
+        png_destroy_read_struct(&png, &info, NULL); snprintf(error, n, "image of %d x %d pixels is larger than %d megapixels", w, h, MAX_PIXELS >> 20); return 1;
+    }
     pixels = malloc((size_t)w * h * 3);
+    if (!pixels) { png_destroy_read_struct(&png, &info, NULL); snprintf(error, n, "out of memory"); return 1; }
     rows = malloc(sizeof(png_bytep) * h);
     for (int y = 0; y < h; y++) rows[y] = pixels + (size_t)y * w * 3;
     png_read_image(png, rows);
@@ -78,7 +85,11 @@ static int decode_jpeg(FILE *f, uint8_t **rgb, int *width, int *height, char *er
     info.out_color_space = JCS_RGB;
     jpeg_start_decompress(&info);
     int w = (int)info.output_width, h = (int)info.output_height;
-    pixels = malloc((size_t)w * h * 3);
+    if (w <= 0 || h <= 0 || (size_t)w * (size_t)h > MAX_PIXELS || !(pixels = malloc((size_t)w * h * 3))) {
+        snprintf(error, n, "image of %d x %d pixels is larger than %d megapixels", w, h, MAX_PIXELS >> 20);
+        jpeg_destroy_decompress(&info);
+        return 1;
+    }
     while (info.output_scanline < info.output_height) {
         JSAMPROW row = pixels + (size_t)info.output_scanline * w * 3;
         jpeg_read_scanlines(&info, &row, 1);

@@ -55,7 +55,7 @@ public struct ImageFolder: Sendable {
                     reason: "class folder is neither a label of the model nor a class id (labels: \(labels.prefix(10).joined(separator: ", "))\(labels.count > 10 ? ", ..." : ""))")
             }
             let files = try FileManager.default.contentsOfDirectory(atPath: path + "/" + folder)
-                .filter { !$0.hasPrefix(".") && ImageFolder.extensions.contains(($0 as NSString).pathExtension) }
+                .filter { !$0.hasPrefix(".") && ImageFolder.extensions.contains(($0 as NSString).pathExtension) && InputFile.isRegular(path + "/" + folder + "/" + $0) }
                 .sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
             perClass.append(files.map { ImageExample(path: path + "/" + folder + "/" + $0, label: label) })
         }

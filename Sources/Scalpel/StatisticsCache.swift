@@ -17,6 +17,11 @@ public struct StatisticsCache: Sendable {
         do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
             throw ScalpelError.invalidFile(path: folder, reason: "cannot create the statistics cache folder")
         }
+        // temporary files of writers that were killed
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] {
+            guard let r = name.range(of: ".tmp-"), let pid = Int32(name[r.upperBound...]), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            try? FileManager.default.removeItem(atPath: folder + "/" + name)
+        }
     }
 
     /// The cache key of statistics of `selection` on the checkpoint with `mask` applied.

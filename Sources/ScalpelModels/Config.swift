@@ -56,15 +56,18 @@ public struct ConfigReader {
         return n.doubleValue
     }
 
+    /// An explicit `null` is an error: transformers reads it as None (falsy), not as the default.
     public func bool(_ key: String, _ fallback: Bool) throws -> Bool {
-        guard let v = json[key], !(v is NSNull) else { return fallback }
+        guard let v = json[key] else { return fallback }
+        if v is NSNull { throw ScalpelError.invalidFile(path: path, reason: "field '\(key)' is null; give true or false, or leave it out for the default") }
         guard let n = v as? NSNumber, isBoolean(n) else { throw wrong(key, "Bool") }
         let b = n.boolValue
         return b
     }
 
     public func string(_ key: String, _ fallback: String) throws -> String {
-        guard let v = json[key], !(v is NSNull) else { return fallback }
+        guard let v = json[key] else { return fallback }
+        if v is NSNull { throw ScalpelError.invalidFile(path: path, reason: "field '\(key)' is null; give a string, or leave it out for the default") }
         guard let s = v as? String else { throw wrong(key, "String") }
         return s
     }

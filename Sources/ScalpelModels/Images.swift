@@ -9,7 +9,7 @@ public struct RGBImage {
 
     /// Decodes a PNG or JPEG file; errors name the file.
     public init(path: String) throws {
-        guard FileManager.default.fileExists(atPath: path) else { throw ScalpelError.fileNotFound(path: path) }
+        try InputFile.requireRegular(path)
         var data: UnsafeMutablePointer<UInt8>?
         var w: Int32 = 0, h: Int32 = 0
         var message = [CChar](repeating: 0, count: 256)

@@ -18,7 +18,13 @@ struct Main {
                 FileHandle.standardError.write(Data("error: \(line)\n".utf8))
                 exit(1)
             }
-            ScalpelCommand.exit(withError: error)
+            // help and version print as usual; a usage mistake is one line (status 64, EX_USAGE)
+            let code = ScalpelCommand.exitCode(for: error)
+            guard code != .success else { ScalpelCommand.exit(withError: error) }
+            let message = ScalpelCommand.message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid arguments"
+            let line = message.hasPrefix("Error: ") ? String(message.dropFirst(7)) : message
+            FileHandle.standardError.write(Data("error: \(line) (see --help)\n".utf8))
+            exit(code.rawValue)
         }
     }
 
@@ -67,6 +73,8 @@ struct ModelOptions: ParsableArguments {
 
 /// Sets the thread count every command shares: `--threads N`, or all cores.
 func applyThreads(_ threads: Int?) throws {
-    if let threads, threads < 1 { throw ScalpelError.invalidArgument("--threads must be at least 1 (got \(threads))") }
+    if let threads, !(1...1024).contains(threads) {
+        throw ScalpelError.invalidArgument("--threads must be between 1 and 1024 (got \(threads))")
+    }
     Parallel.threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
 }

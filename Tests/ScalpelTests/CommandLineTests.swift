@@ -70,10 +70,10 @@ struct CommandLineTests {
                                containing: "exceeds the model's position limit 128")
     }
 
-    @Test("--threads below 1 is refused the same way by every command", arguments: ["eval", "prune", "collect"])
+    @Test("--threads outside 1...1024 is refused the same way by every command", arguments: ["eval", "prune", "collect"])
     func threadsBelowOne(command: String) throws {
         try expectOneLineError([command, "--model", model, "--threads", "0"] + (command == "eval" ? ["--data", "x"] : ["--out", "/tmp/never"]),
-                               containing: "--threads must be at least 1 (got 0)")
+                               containing: "--threads must be between 1 and 1024 (got 0)")
     }
 
     @Test func idOutsideVocabulary() throws {
