@@ -105,30 +105,41 @@ public final class Tokenizer: @unchecked Sendable {
     /// cutting provably does not change the ids nearby (`isSafeCut`); where no such place is
     /// found, the part grows until one is.
     public func encode(_ text: String, chunk: Int = 1 << 16, _ body: ([Int]) throws -> Bool) throws {
-        let scalars = Array(text.unicodeScalars)
         let wrap: (before: [Int], after: [Int]) = postProcessor?.wrapping ?? ([], [])
         lock.lock()
         defer { lock.unlock() }
-        var start = 0
+        let step = max(chunk, 2 * Tokenizer.cutMargin)
+        // scalars are read from the text only as parts need them: memory follows the part, not the document
+        var iterator = text.unicodeScalars.makeIterator()
+        var buffer: [Unicode.Scalar] = []
+        var ended = false
+        func fill(_ n: Int) {
+            while buffer.count < n, let u = iterator.next() { buffer.append(u) }
+            if buffer.count < n { ended = true }
+        }
         var first = true
-        while start < scalars.count || first {
-            var cut = scalars.count
-            let step = max(chunk, 2 * Tokenizer.cutMargin)
-            var target = start + step
-            while target < scalars.count - Tokenizer.cutMargin {
+        repeat {
+            var cut: Int?
+            var target = step
+            while true {
+                fill(target + Tokenizer.cutMargin)
+                if target + Tokenizer.cutMargin > buffer.count { break }  // the rest is short: it is the last part
                 // look for a cut in the last half of each stretch only: the search costs O(step)
-                if let found = try safeCut(scalars, near: target, after: max(start + Tokenizer.cutMargin, target - step / 2)) {
+                if let found = try safeCut(buffer, near: target, after: max(Tokenizer.cutMargin, target - step / 2), documentStart: first) {
                     cut = found; break
                 }
                 target += step
             }
-            var ids = try encodeUnlocked(scalars[start..<cut], atStart: start == 0)
+            let c = cut ?? buffer.count
+            var ids = try encodeUnlocked(buffer[0..<c], atStart: first)
+            buffer.removeFirst(c)
             if first { ids = wrap.before + ids }
-            if cut == scalars.count { ids += wrap.after }
+            let last = ended && buffer.isEmpty
+            if last { ids += wrap.after }
             first = false
-            start = cut
             if try !body(ids) { return }
-        }
+            if last { return }
+        } while true
     }
 
     /// Scalars on each side of a cut that must tokenize the same apart as together.
@@ -137,7 +148,7 @@ public final class Tokenizer: @unchecked Sendable {
     /// A place in [after, target] at which the text may be cut: after a line break or before a
     /// space, where the `cutMargin` scalars on either side tokenize to the same ids apart as
     /// together (so no token, added token, pre-tokenizer match or normalization spans the cut).
-    private func safeCut(_ s: [Unicode.Scalar], near target: Int, after: Int) throws -> Int? {
+    private func safeCut(_ s: [Unicode.Scalar], near target: Int, after: Int, documentStart: Bool) throws -> Int? {
         var tried = 0
         var b = target
         while b > after && tried < 16 {
@@ -147,8 +158,8 @@ public final class Tokenizer: @unchecked Sendable {
             guard candidate else { continue }
             tried += 1
             let lo = max(0, b - Tokenizer.cutMargin), hi = min(s.count, b + Tokenizer.cutMargin)
-            let apart = try encodeUnlocked(s[lo..<b], atStart: lo == 0) + encodeUnlocked(s[b..<hi], atStart: false)
-            if try apart == encodeUnlocked(s[lo..<hi], atStart: lo == 0) { return b }
+            let apart = try encodeUnlocked(s[lo..<b], atStart: documentStart && lo == 0) + encodeUnlocked(s[b..<hi], atStart: false)
+            if try apart == encodeUnlocked(s[lo..<hi], atStart: documentStart && lo == 0) { return b }
         }
         return nil
     }
