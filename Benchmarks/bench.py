@@ -116,7 +116,7 @@ def scalpel_prune(model, data, collect, evaluate, context, threads, steps=1, ff_
 # ---------------------------------------------------------------- PyTorch side (a worker process)
 
 def torch_windows(tok, data, context, tokens, skip=0):
-    """Scalpel's windows (SPEC §6) covering predictions [skip, skip + tokens): [(ids, lo, hi)]."""
+    """Scalpel's windows (METHOD.md §6) covering predictions [skip, skip + tokens): [(ids, lo, hi)]."""
     from make_fixtures import select_windows
     return select_windows(tok, data, context, skip, tokens)
 

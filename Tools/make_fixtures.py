@@ -347,7 +347,7 @@ def write_data():
 
 
 def read_documents(path, text_field="text"):
-    """SPEC §6, independently: a file or a folder read recursively in sorted path order."""
+    """METHOD.md §6, independently: a file or a folder read recursively in sorted path order."""
     p = Path(path)
     if p.is_dir():
         files = sorted((q for q in p.rglob("*") if q.is_file() and not any(part.startswith(".") for part in q.relative_to(p).parts)),
@@ -367,7 +367,7 @@ def read_documents(path, text_field="text"):
 
 
 def select_windows(tok, path, context, skip=0, count=None):
-    """SPEC §6's windows, independently of Scalpel: each document tokenized whole and cut into
+    """METHOD.md §6's windows, independently of Scalpel: each document tokenized whole and cut into
     consecutive windows of `context`, predictions numbered in stream order. Returns
     [(window ids, lo, hi)] whose predictions lo..hi-1 cover [skip, skip + count) (count None: to
     the end of the data); asking for more predictions than the data holds is an error."""
@@ -410,7 +410,7 @@ MASK64 = (1 << 64) - 1
 
 
 class SplitMix64:
-    """The generator Scalpel seeds its masking with (SPEC §6), reimplemented here."""
+    """The generator Scalpel seeds its masking with (METHOD.md §6), reimplemented here."""
     def __init__(self, seed):
         self.state = seed & MASK64
 

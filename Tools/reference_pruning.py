@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Reference statistics, scores and first-step selections for the pruning parity tests,
 computed the way the paper's code does: HF transformers with forward hooks on the inputs of
-the output projections (fc2, out_proj), then SPEC §2-§4 in torch (float64).
+the output projections (fc2, out_proj), then METHOD.md §2–§4 in torch (float64).
 
     python3 Tools/reference_pruning.py        # writes Tests/Fixtures/pruning/reference.safetensors
 """

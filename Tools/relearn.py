@@ -24,7 +24,7 @@ from tokenizers import Tokenizer
 from transformers import AutoModelForCausalLM
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from make_fixtures import select_windows  # SPEC §6 windows, independent of Scalpel
+from make_fixtures import select_windows  # METHOD.md §6 windows, independent of Scalpel
 
 
 @torch.inference_mode()

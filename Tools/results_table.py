@@ -3,7 +3,7 @@
 
     python3 Tools/results_table.py [runs/results]
 
-For each run: Top1 Max Δ (max over steps of forget top-1 drop − retain top-1 drop, SPEC §6) and
+For each run: Top1 Max Δ (max over steps of forget top-1 drop − retain top-1 drop, METHOD.md §6) and
 its step, the drops at that step, and the drops at fixed fractions pruned, read from history.json.
 """
 import json, sys

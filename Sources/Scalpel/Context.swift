@@ -1,7 +1,7 @@
 import ScalpelCore
 import ScalpelModels
 
-/// The window length rule of SPEC §6.
+/// The window length rule of METHOD.md §6.
 public enum ContextLength {
     /// `requested`, or min(1024, the model's position limit); never above that limit.
     public static func resolve(_ requested: Int?, shape: ModelShape) throws -> Int {

@@ -1,7 +1,7 @@
 import Foundation
 import ScalpelCore
 
-/// A data set named on the command line: a file or a folder of documents (SPEC §6).
+/// A data set named on the command line: a file or a folder of documents (METHOD.md §6).
 ///
 /// - A `.jsonl` file holds one document per non-blank line, its text in `textField`.
 /// - Any other file is one document (decoded as UTF-8; invalid bytes become U+FFFD).

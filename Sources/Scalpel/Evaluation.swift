@@ -3,7 +3,7 @@ import Foundation
 import ScalpelCore
 import ScalpelModels
 
-/// Next-token metrics of one data set (SPEC §6).
+/// Next-token metrics of one data set (METHOD.md §6).
 public struct Metrics: Codable, Sendable, Equatable {
     /// Mean cross-entropy in nats.
     public var loss: Double

@@ -9,7 +9,7 @@ public struct ImageExample: Sendable, Equatable {
     public let label: Int
 }
 
-/// An ImageFolder data set (SPEC §6): one sub-folder per class, PNG and JPEG files inside.
+/// An ImageFolder data set (METHOD.md §6): one sub-folder per class, PNG and JPEG files inside.
 /// Sub-folder names must be the model's labels (`id2label`) or class ids. Examples are ordered
 /// round-robin over the classes (first image of each class, then the second, ...), each class in
 /// sorted file order, so any prefix of the data set covers the classes evenly.

@@ -2,7 +2,7 @@ import Foundation
 import ScalpelCore
 import ScalpelModels
 
-/// Applies pruning to a model's own weights (SPEC §5): neuron i's activation is replaced by
+/// Applies pruning to a model's own weights (METHOD.md §5): neuron i's activation is replaced by
 /// `offset` (0, or its retain-set mean) by adding `W[:, i] · offset` to the output projection's
 /// bias and zeroing column i of W. Exact for any activation function.
 public enum Pruner {

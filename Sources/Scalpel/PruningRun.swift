@@ -69,7 +69,7 @@ public struct History: Codable, Sendable {
     }
 }
 
-/// The selective-pruning loop (SPEC §4–§6) and its run folder.
+/// The selective-pruning loop (METHOD.md §4–§6) and its run folder.
 ///
 /// Each step: collect statistics on forget and retain (collection portions), score, select,
 /// prune, evaluate (evaluation portions); then `history.json`, `history.csv` and

@@ -104,7 +104,7 @@ public enum RunReport {
         </style></head><body>
         <h1>Selective pruning: \(escape(c.model))</h1>
         <div class="sub">forget <code>\(escape(c.forget))</code> · retain <code>\(escape(c.retain))</code><br>\(escape(settings))<br>\(escape(h.stopped ?? "running"))</div>
-        <div class="headline">\(headline) — the largest gap between the forget and retain top-1 drops (SPEC §6: drop = 100·(1 − acc/acc₀)).</div>
+        <div class="headline">\(headline) — the largest gap between the forget and retain top-1 drops (METHOD.md §6: drop = 100·(1 − acc/acc₀)).</div>
         \(drops)
         \(loss)
         \(layers)

@@ -1,7 +1,7 @@
 import Foundation
 import ScalpelCore
 
-/// How a neuron's importance to a data set is measured (SPEC §2–§3).
+/// How a neuron's importance to a data set is measured (METHOD.md §2–§3).
 public enum ImportanceMetric: String, CaseIterable, Sendable, Codable {
     case freq, abs, sqrt, rms, std, mean, random
 
@@ -26,7 +26,7 @@ public enum ImportanceMetric: String, CaseIterable, Sendable, Codable {
     }
 }
 
-/// Scores of one kind of neuron, forget against retain (SPEC §3).
+/// Scores of one kind of neuron, forget against retain (METHOD.md §3).
 public enum Scores {
     /// `I_F / (I_R + eps)` for freq, abs, sqrt, rms and std; `|mean_F − mean_R|` for mean;
     /// for random, uniform noise in [0, 1) from a generator seeded by `seed` (and the kind, so

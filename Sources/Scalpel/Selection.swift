@@ -1,7 +1,7 @@
 import Foundation
 import ScalpelCore
 
-/// How attention neurons are chosen (SPEC §4).
+/// How attention neurons are chosen (METHOD.md §4).
 public enum AttentionSelection: String, Sendable, Codable {
     /// Rank single pre-out neurons, like FF neurons.
     case neuron
@@ -11,7 +11,7 @@ public enum AttentionSelection: String, Sendable, Codable {
     case median
 }
 
-/// Picks the neurons to prune from scores (SPEC §4).
+/// Picks the neurons to prune from scores (METHOD.md §4).
 public enum Selection {
     /// The `k` highest-scoring neurons not already pruned, best first (ties: lower index first).
     /// Returns the indices and the threshold (the lowest selected score; nil when none selected).

@@ -3,7 +3,7 @@ import Foundation
 import ScalpelCore
 import ScalpelModels
 
-/// The two kinds of neuron (SPEC §1).
+/// The two kinds of neuron (METHOD.md §1).
 public enum NeuronKind: String, CaseIterable, Sendable {
     /// FF neurons: `[layers, ffWidth]`.
     case ff
@@ -11,7 +11,7 @@ public enum NeuronKind: String, CaseIterable, Sendable {
     case attn
 }
 
-/// Float64 sums of one kind of neuron over N positions (SPEC §2); partial sums merge by addition.
+/// Float64 sums of one kind of neuron over N positions (METHOD.md §2); partial sums merge by addition.
 public struct NeuronSums: Sendable, Equatable {
     /// `[layers, ...]`: `[L, dFF]` or `[L, heads, dHead]`.
     public let shape: [Int]
@@ -167,7 +167,7 @@ extension Statistics {
     }
 
     /// Sets every pruned neuron's sums to those of its replacement value (0, or its offset) at
-    /// every position: a pruned neuron's activation *is* that value (SPEC §5), whether or not it
+    /// every position: a pruned neuron's activation *is* that value (METHOD.md §5), whether or not it
     /// was computed (compaction skips it).
     public mutating func setPruned(_ mask: Mask) {
         for kind in NeuronKind.allCases {
@@ -243,7 +243,7 @@ public final class StatisticsCollector: ActivationProbe {
 }
 
 extension StatisticsCollector {
-    /// Statistics over the input positions of the selection's predictions (SPEC §6), without the LM head.
+    /// Statistics over the input positions of the selection's predictions (METHOD.md §6), without the LM head.
     public static func collect(_ model: LanguageModel, _ selection: WindowSelection, batchTokens: Int = 4096,
                                progress: ((Int) -> Void)? = nil) -> Statistics {
         let collector = StatisticsCollector(shape: model.shape)

@@ -3,7 +3,7 @@ import ScalpelCore
 import ScalpelModels
 import ScalpelTokenizers
 
-/// One window of at most `context` tokens cut from a document (SPEC §6).
+/// One window of at most `context` tokens cut from a document (METHOD.md §6).
 ///
 /// Causal models: prediction k is made at position k and its target is `tokens[k + 1]`.
 /// Masked models: `tokens` is the corrupted input, prediction k is made at `maskedPositions[k]`
@@ -24,7 +24,7 @@ public struct Window: Sendable, Equatable {
     @inline(__always) public func target(_ k: Int) -> Int { maskedTargets?[k] ?? tokens[k + 1] }
 }
 
-/// SPEC §6's masking for masked LMs: each non-special position is chosen with probability 0.15
+/// METHOD.md §6's masking for masked LMs: each non-special position is chosen with probability 0.15
 /// by a generator seeded with (seed, window index); of those, 80% become `<mask>`, 10% a random
 /// token, 10% stay. Returns the corrupted tokens, the chosen positions and their original tokens.
 public struct MaskedLMCorruption: Sendable {

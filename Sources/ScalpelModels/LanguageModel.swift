@@ -23,7 +23,7 @@ public struct ModelShape: Sendable, Equatable {
     }
 }
 
-/// A probe receives the two kinds of neuron activation (SPEC §1) during a forward pass.
+/// A probe receives the two kinds of neuron activation (METHOD.md §1) during a forward pass.
 /// It must not keep the pointers: they are scratch reused by the next layer.
 public protocol ActivationProbe: AnyObject {
     /// FF neurons of `layer`: `values` is [rows, ffWidth], the input of the MLP's output projection.

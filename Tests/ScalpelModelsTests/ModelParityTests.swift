@@ -207,7 +207,7 @@ struct ArchitectureTests {
         #expect(message { _ = try ModelRegistry.load(gqa) }.contains("not a multiple of num_key_value_heads 3"))
     }
 
-    @Test("every architecture reports the neuron shapes of SPEC §1")
+    @Test("every architecture reports the neuron shapes of METHOD.md §1")
     func neuronShapes() throws {
         let llama = try ModelRegistry.load(TestSupport.fixture("models/llama-gqa")).model
         #expect(llama.shape.ffWidth == 96 && llama.ffOutput(layer: 0).weight.shape == [64, 96])
