@@ -4,7 +4,8 @@
 #   bash Tools/fuzz.sh [SECONDS_PER_TARGET] [TARGET ...]     (default 60 s, all targets)
 # Prints one summary line per target (executions, coverage, corpus size, findings) and exits
 # non-zero if any target found a crash, a timeout (an input that takes > 10 s: a hang) or an
-# out-of-memory (> 2 GiB). Findings are kept in .fuzz/findings/TARGET/.
+# out-of-memory (> 2 GiB), or a leak (LeakSanitizer). Findings are kept in .fuzz/findings/TARGET/;
+# once fixed, copy them to Tests/Fixtures/fuzz-regressions/TARGET/ so every run replays them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_TARGET="${1:-60}"; shift || true
@@ -30,6 +31,8 @@ seed() {  # seed corpus of a target from the fixtures
 status=0
 for t in "${TARGETS[@]}"; do
   seed "$t"
+  # inputs that once failed (Tests/Fixtures/fuzz-regressions/TARGET) are replayed first, as seeds
+  [ -d "$F/fuzz-regressions/$t" ] && cp "$F/fuzz-regressions/$t"/* ".fuzz/corpus/$t/"
   mkdir -p ".fuzz/findings/$t"
   log=".fuzz/$t.log"
   set +e

@@ -18,12 +18,14 @@ static void png_quiet_warning(png_structp png, png_const_charp message) { (void)
 static int decode_png(FILE *f, uint8_t **rgb, int *width, int *height, char *error, size_t n) {
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, NULL, png_quiet_error, png_quiet_warning);
     png_infop info = png ? png_create_info_struct(png) : NULL;
-    uint8_t *pixels = NULL;
-    png_bytep *rows = NULL;
+    /* volatile: assigned after setjmp and freed in its error branch (a plain local may be
+     * restored from a register by longjmp and leak; found by the image fuzz target) */
+    uint8_t *volatile pixels = NULL;
+    png_bytep *volatile rows = NULL;
     if (!png || !info) { snprintf(error, n, "cannot initialise libpng"); return 1; }
     if (setjmp(png_jmpbuf(png))) {
         png_destroy_read_struct(&png, &info, NULL);
-        free(pixels); free(rows);
+        free((void *)pixels); free((void *)rows);
         snprintf(error, n, "corrupt PNG data");
         return 1;
     }
@@ -41,17 +43,18 @@ static int decode_png(FILE *f, uint8_t **rgb, int *width, int *height, char *err
     int w = (int)png_get_image_width(png, info), h = (int)png_get_image_height(png, info);
     if (png_get_rowbytes(png, info) != (size_t)w * 3) { png_destroy_read_struct(&png, &info, NULL); snprintf(error, n, "unsupported PNG layout"); return 1; }
     if (w <= 0 || h <= 0 || (size_t)w * (size_t)h > MAX_PIXELS) {
-        png_destroy_read_struct(&png, &info, NULL); snprintf(error, n, "image of %d x %d pixels is larger than %d megapixels", w, h, MAX_PIXELS >> 20); return 1;
+        png_destroy_read_struct(&png, &info, NULL); snprintf(error, n, "image of %d x %d pixels is larger than %d megapixels", w, h, (int)(MAX_PIXELS >> 20)); return 1;
     }
     pixels = malloc((size_t)w * h * 3);
     if (!pixels) { png_destroy_read_struct(&png, &info, NULL); snprintf(error, n, "out of memory"); return 1; }
     rows = malloc(sizeof(png_bytep) * h);
+    if (!rows) { png_destroy_read_struct(&png, &info, NULL); free(pixels); snprintf(error, n, "out of memory"); return 1; }
     for (int y = 0; y < h; y++) rows[y] = pixels + (size_t)y * w * 3;
     png_read_image(png, rows);
     png_read_end(png, NULL);
     png_destroy_read_struct(&png, &info, NULL);
     free(rows);
-    *rgb = pixels; *width = w; *height = h;
+    *rgb = (uint8_t *)pixels; *width = w; *height = h;
     return 0;
 }
 
@@ -69,13 +72,13 @@ static void jpeg_quiet(j_common_ptr info) { (void)info; }
 static int decode_jpeg(FILE *f, uint8_t **rgb, int *width, int *height, char *error, size_t n) {
     struct jpeg_decompress_struct info;
     struct jpeg_failure failure;
-    uint8_t *pixels = NULL;
+    uint8_t *volatile pixels = NULL;  /* see decode_png */
     info.err = jpeg_std_error(&failure.base);
     failure.base.error_exit = jpeg_fail;
     failure.base.output_message = jpeg_quiet;
     if (setjmp(failure.jump)) {
         jpeg_destroy_decompress(&info);
-        free(pixels);
+        free((void *)pixels);
         snprintf(error, n, "corrupt JPEG data: %s", failure.message);
         return 1;
     }
@@ -86,17 +89,17 @@ static int decode_jpeg(FILE *f, uint8_t **rgb, int *width, int *height, char *er
     jpeg_start_decompress(&info);
     int w = (int)info.output_width, h = (int)info.output_height;
     if (w <= 0 || h <= 0 || (size_t)w * (size_t)h > MAX_PIXELS || !(pixels = malloc((size_t)w * h * 3))) {
-        snprintf(error, n, "image of %d x %d pixels is larger than %d megapixels", w, h, MAX_PIXELS >> 20);
+        snprintf(error, n, "image of %d x %d pixels is larger than %d megapixels", w, h, (int)(MAX_PIXELS >> 20));
         jpeg_destroy_decompress(&info);
         return 1;
     }
     while (info.output_scanline < info.output_height) {
-        JSAMPROW row = pixels + (size_t)info.output_scanline * w * 3;
+        JSAMPROW row = (uint8_t *)pixels + (size_t)info.output_scanline * w * 3;
         jpeg_read_scanlines(&info, &row, 1);
     }
     jpeg_finish_decompress(&info);
     jpeg_destroy_decompress(&info);
-    *rgb = pixels; *width = w; *height = h;
+    *rgb = (uint8_t *)pixels; *width = w; *height = h;
     return 0;
 }
 
