@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer binary (Swift -sanitize=fuzzer,address) and runs every parser target for a
+# Builds the libFuzzer binary (Swift -sanitize=fuzzer,address; our C code instrumented too) and runs every parser target for a
 # bounded time, each from a seed corpus made of the test fixtures.
 #   bash Tools/fuzz.sh [SECONDS_PER_TARGET] [TARGET ...]     (default 60 s, all targets)
 # Prints one summary line per target (executions, coverage, corpus size, findings) and exits
 # non-zero if any target found a crash, a timeout (an input that takes > 10 s: a hang) or an
-# out-of-memory (> 2 GiB), or a leak (LeakSanitizer). Findings are kept in .fuzz/findings/TARGET/;
+# out-of-memory (> 4 GiB), or a leak (LeakSanitizer). Findings are kept in .fuzz/findings/TARGET/;
 # once fixed, copy them to Tests/Fixtures/fuzz-regressions/TARGET/ so every run replays them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_TARGET="${1:-60}"; shift || true
 TARGETS=("$@"); [ ${#TARGETS[@]} -eq 0 ] && TARGETS=(safetensors gguf config tokenizer data image)
 SCALPEL_FUZZ=1 swift build -c release --scratch-path .build-fuzz --product scalpel-fuzz \
-  -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library >/dev/null 2>.fuzz-build.log || { cat .fuzz-build.log; exit 1; }
+  -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xcc -fsanitize=fuzzer-no-link,address \
+  >.fuzz-build.log 2>&1 || { cat .fuzz-build.log; exit 1; }
 BIN=.build-fuzz/release/scalpel-fuzz
 F=Tests/Fixtures
 seed() {  # seed corpus of a target from the fixtures
@@ -36,7 +37,7 @@ for t in "${TARGETS[@]}"; do
   mkdir -p ".fuzz/findings/$t"
   log=".fuzz/$t.log"
   set +e
-  FUZZ_TARGET=$t FUZZ_FIXTURES=$F "$BIN" ".fuzz/corpus/$t" -max_total_time="$SECONDS_PER_TARGET" -timeout=10 -rss_limit_mb=2048 \
+  FUZZ_TARGET=$t FUZZ_FIXTURES=$F "$BIN" ".fuzz/corpus/$t" -max_total_time="$SECONDS_PER_TARGET" -timeout=10 -rss_limit_mb=4096 \
     -max_len=65536 -artifact_prefix=".fuzz/findings/$t/" -print_final_stats=1 >"$log" 2>&1
   rc=$?
   set -e

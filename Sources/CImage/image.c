@@ -13,7 +13,7 @@ static void png_quiet_error(png_structp png, png_const_charp message) { (void)me
 static void png_quiet_warning(png_structp png, png_const_charp message) { (void)png; (void)message; }
 
 /* Images larger than this (a corrupt or hostile header) are refused before any allocation. */
-#define MAX_PIXELS ((size_t)1 << 28)
+#define MAX_PIXELS ((size_t)1 << 27)
 
 static int decode_png(FILE *f, uint8_t **rgb, int *width, int *height, char *error, size_t n) {
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, NULL, png_quiet_error, png_quiet_warning);
