@@ -1,6 +1,22 @@
 import Foundation
 import ScalpelCore
 
+/// What a pruned neuron's activation is replaced by (METHOD.md §5).
+public enum PruningOffset: String, Codable, Sendable, CaseIterable {
+    /// 0: the output projection's column is zeroed.
+    case zero
+    /// The neuron's mean on the retain set, folded into the projection's bias.
+    case mean
+
+    /// Parses a command-line value, or throws naming the option.
+    public init(argument: String, option: String = "--offset") throws {
+        guard let v = PruningOffset(rawValue: argument) else {
+            throw ScalpelError.invalidArgument("\(option) must be zero or mean (got '\(argument)')")
+        }
+        self = v
+    }
+}
+
 /// Everything that determines a pruning run; stored in `run.json` so `--resume` continues it.
 public struct PruneConfig: Codable, Sendable, Equatable {
     public var model: String
@@ -17,8 +33,8 @@ public struct PruneConfig: Codable, Sendable, Equatable {
     public var ffEps = 1e-3
     public var attnEps = 1e-4
     public var attnSelection = AttentionSelection.neuron
-    /// "zero" or "mean" (replace by the retain-set mean).
-    public var offset = "zero"
+    /// What a pruned neuron's activation becomes (METHOD.md §5).
+    public var offset = PruningOffset.zero
     public var steps = 10
     public var collectTokens = 100_000
     public var evalTokens = 100_000
@@ -71,7 +87,6 @@ public struct PruneConfig: Codable, Sendable, Equatable {
         if ffFrac == 0 && attnFrac == 0 { throw ScalpelError.invalidArgument("--ff-frac and --attn-frac are both 0: nothing to prune") }
         guard steps >= 1 else { throw ScalpelError.invalidArgument("--steps must be at least 1 (got \(steps))") }
         guard collectTokens >= 1, evalTokens >= 1 else { throw ScalpelError.invalidArgument("--collect-tokens and --eval-tokens must be positive") }
-        guard ["zero", "mean"].contains(offset) else { throw ScalpelError.invalidArgument("--offset must be zero or mean (got '\(offset)')") }
         for (name, v) in [("--ff-eps", ffEps), ("--attn-eps", attnEps)] where !(v >= 0) {
             throw ScalpelError.invalidArgument("\(name) must be non-negative (got \(v))")
         }

@@ -2,73 +2,6 @@ import Foundation
 import ScalpelCore
 import ScalpelModels
 
-/// One row of a run's history: the model after `step` steps (step 0 is the model before pruning).
-public struct StepRecord: Codable, Sendable {
-    public struct Counts: Codable, Sendable { public var ff: Int; public var attn: Int }
-    public struct PerLayer: Codable, Sendable { public var ff: [Int]; public var attn: [Int] }
-    public struct Thresholds: Codable, Sendable { public var ff: Double?; public var attn: Double? }
-    public struct Drops: Codable, Sendable { public var top1: Double; public var top10: Double; public var loss: Double }
-
-    public var step: Int
-    public var pruned: Counts
-    public var prunedPerLayer: PerLayer
-    public var thresholds: Thresholds
-    public var metrics: [String: Metrics]
-    /// Distribution of this step's scores (log10, positive scores) per kind, for the report.
-    public var scoreHistograms: [String: Histogram]? = nil
-    /// Relative drops against step 0, in percent: 100 · (1 − value / value₀) (loss: its rise, as a negative drop).
-    public var drops: [String: Drops]
-    public var seconds: Double
-    /// Where the step's time went: collect, select_prune, evaluate (seconds).
-    public var phaseSeconds: [String: Double]? = nil
-
-    enum CodingKeys: String, CodingKey {
-        case step, pruned, prunedPerLayer = "pruned_per_layer", thresholds, metrics, drops, seconds, phaseSeconds = "phase_seconds"
-        case scoreHistograms = "score_histograms"
-    }
-}
-
-/// A histogram over log10 of positive values: `counts[i]` values in [edges[i], edges[i+1]).
-public struct Histogram: Codable, Sendable {
-    public var edges: [Double]
-    public var counts: [Int]
-
-    /// `bins` equal bins of log10(v) over the positive finite values.
-    public init(log10Of values: [Double], bins: Int = 40) {
-        let logs = values.filter { $0 > 0 && $0.isFinite }.map { log10($0) }
-        guard let lo = logs.min(), let hi = logs.max() else { edges = []; counts = []; return }
-        let width = max((hi - lo) / Double(bins), 1e-9)
-        edges = (0...bins).map { lo + Double($0) * width }
-        counts = [Int](repeating: 0, count: bins)
-        for v in logs { counts[min(bins - 1, Int((v - lo) / width))] += 1 }
-    }
-}
-
-/// The history of a run as written to `history.json`.
-public struct History: Codable, Sendable {
-    public struct MaxDelta: Codable, Sendable { public var value: Double; public var step: Int }
-    public var config: PruneConfig
-    public var steps: [StepRecord]
-    /// Top1 Max Δ: the maximum over steps of drop_forget − drop_retain (top-1), and where.
-    public var top1MaxDelta: MaxDelta?
-    /// Why the run ended, once it has.
-    public var stopped: String?
-    /// How many neurons of each kind the model has.
-    public var totals: StepRecord.Counts? = nil
-
-    enum CodingKeys: String, CodingKey { case config, steps, top1MaxDelta = "top1_max_delta", stopped, totals }
-
-    mutating func updateMaxDelta() {
-        var best: MaxDelta?
-        for s in steps where s.step > 0 {
-            guard let f = s.drops["forget"], let r = s.drops["retain"] else { continue }
-            let d = f.top1 - r.top1
-            if best == nil || d > best!.value { best = MaxDelta(value: d, step: s.step) }
-        }
-        top1MaxDelta = best
-    }
-}
-
 /// The selective-pruning loop (METHOD.md §4–§6) and its run folder.
 ///
 /// Each step: collect statistics on forget and retain (collection portions), score, select,
@@ -83,55 +16,60 @@ public final class PruningRun {
     /// Called with one line per step (and other progress) for the terminal.
     public var log: (String) -> Void = { print($0) }
     public var showProgress = true
+    /// Called after each step's files are saved (the commit point), with the step's number.
+    public var afterStep: ((Int) -> Void)?
     /// Take pruned FF neurons out of the MLP matmuls and skip fully pruned heads' attention
     /// (the default); off, every step runs the full-size model with zeroed columns.
     public var compaction = true
     /// Where statistics are looked up before collecting and stored after (off when nil).
     public var statisticsCache: StatisticsCache?
     private var compactedFor: PrunedNeurons?
-    private var warnedImageCache = false
     /// SHA-256 of the model's files as run.json records them, by file name.
     private var modelFileHashes: [String: String] = [:]
     /// The folder's lock and lifecycle.
     private var runFolder: RunFolder?
 
     /// What each step runs on: the collection and evaluation portions of forget and retain.
-    enum Portions {
-        case text(forgetCollect: WindowSelection, retainCollect: WindowSelection, forgetEval: WindowSelection, retainEval: WindowSelection)
-        case images(ImageEvaluator, forgetCollect: [ImageExample], retainCollect: [ImageExample], forgetEval: [ImageExample], retainEval: [ImageExample])
-    }
-    let portions: Portions
+    let workload: Workload
     private var fixedStatistics: (forget: Statistics, retain: Statistics)?
 
-    /// Starts a new run in `folder` (which must not exist or be empty), or continues the run there when `resume`.
-    public init(config: PruneConfig, folder: String, resume: Bool, command: [String]) throws {
-        let fm = FileManager.default
-        var config = config
-        var existing: History?
-        if resume {
-            // the lock first: nothing is read or cleaned while another process owns the folder
-            runFolder = try RunFolder.resume(folder)
-            let historyPath = folder + "/history.json"
-            do { existing = try JSONDecoder().decode(History.self, from: try InputFile.read(historyPath, limit: 1 << 30)) } catch {
-                throw ScalpelError.invalidFile(path: historyPath, reason: "cannot be read as a run history")
-            }
-            config = existing!.config
-            try config.validate()
-            let runJSON = folder + "/run.json"
-            guard let recorded = (try? InputFile.jsonObject(runJSON))?["sha256"] as? [String: String] else {
-                throw ScalpelError.invalidFile(path: runJSON, reason: "missing or without the inputs' SHA-256: cannot check the inputs are unchanged")
-            }
-            try RunInputs.verify(config, recorded: recorded, runJSON: runJSON)
-            for (key, h) in recorded where key.hasPrefix("model/") { modelFileHashes[String(key.dropFirst(6))] = h }
-        } else {
-            try config.validate()
-            try OutputPath.check(folder, option: "--out", inputs: [config.model, config.forget, config.retain])
+    /// Starts a new run in `folder`, which must not exist or be empty; it appears with its first
+    /// files or not at all.
+    public convenience init(config: PruneConfig, folder: String, command: [String]) throws {
+        try config.validate()
+        try OutputPath.check(folder, option: "--out", inputs: [config.model, config.forget, config.retain])
+        try self.init(config: config, folder: folder, existing: nil, command: command)
+    }
+
+    /// Continues the run in `folder` with the settings it was started with, after checking that
+    /// no input changed since (run.json's SHA-256s).
+    public static func resume(_ folder: String) throws -> PruningRun {
+        // the lock first: nothing is read or cleaned while another process owns the folder
+        let lock = try RunFolder.resume(folder)
+        let historyPath = folder + "/history.json"
+        let existing: History
+        do { existing = try JSONDecoder().decode(History.self, from: try InputFile.read(historyPath, limit: 1 << 30)) } catch {
+            throw ScalpelError.invalidFile(path: historyPath, reason: "cannot be read as a run history")
         }
+        try existing.config.validate()
+        let runJSON = folder + "/run.json"
+        guard let recorded = (try? InputFile.jsonObject(runJSON))?["sha256"] as? [String: String] else {
+            throw ScalpelError.invalidFile(path: runJSON, reason: "missing or without the inputs' SHA-256: cannot check the inputs are unchanged")
+        }
+        try RunInputs.verify(existing.config, recorded: recorded, runJSON: runJSON)
+        let run = try PruningRun(config: existing.config, folder: folder, existing: existing, command: [])
+        run.runFolder = lock
+        for (key, h) in recorded where key.hasPrefix("model/") { run.modelFileHashes[String(key.dropFirst(6))] = h }
+        return run
+    }
+
+    private init(config: PruneConfig, folder: String, existing: History?, command: [String]) throws {
+        let fm = FileManager.default
         self.config = config
         self.folder = folder
         loaded = try ModelRegistry.load(config.model)
         let shape = loaded.network.shape
-        if config.offset == "mean" {
+        if config.offset == .mean {
             let m = loaded.network
             let hasBias = (config.ffFrac == 0 || m.ffOutput(layer: 0).bias != nil)
                 && (config.attnFrac == 0 || m.attentionOutput(layer: 0).bias != nil)
@@ -139,41 +77,10 @@ public final class PruningRun {
                 throw ScalpelError.invalidArgument("--offset mean needs output-projection biases, and \(config.model) has none (use --offset zero)")
             }
         }
-        if let classifier = loaded.imageClassifier {
-            let evaluator = ImageEvaluator(model: classifier, preprocessor: loaded.preprocessor!)
-            let sameFolder = config.forget == config.retain
-            let forget = ImageFolder(path: config.forget, classes: config.forgetClasses.map(Set.init))
-            let retain = ImageFolder(path: config.retain, classes: config.retainClasses.map(Set.init),
-                                     excluding: sameFolder && config.retainClasses == nil ? config.forgetClasses.map(Set.init) : nil)
-            let labels = classifier.labels
-            portions = .images(evaluator,
-                               forgetCollect: try forget.select(labels: labels, skip: 0, count: config.collectTokens),
-                               retainCollect: try retain.select(labels: labels, skip: 0, count: config.collectTokens),
-                               forgetEval: try forget.select(labels: labels, skip: config.collectTokens, count: config.evalTokens),
-                               retainEval: try retain.select(labels: labels, skip: config.collectTokens, count: config.evalTokens))
-        } else {
-            guard config.forgetClasses == nil && config.retainClasses == nil else {
-                throw ScalpelError.invalidArgument("--forget-classes and --retain-classes are for image classifiers")
-            }
-            try loaded.requireHead()
-            let tokenizer = try loaded.requireTokenizer()
-            let context = try ContextLength.resolve(config.context, shape: shape)
-            let exts = config.extensions.map(Set.init)
-            let forget = DataSet(name: "forget", path: config.forget, textField: config.textField, extensions: exts)
-            let retain = DataSet(name: "retain", path: config.retain, textField: config.textField, extensions: exts)
-            let masking = MaskedLMCorruption.forModel(loaded.model, tokenizer: tokenizer, seed: config.seed)
-            func select(_ set: DataSet, _ skip: Int, _ count: Int) throws -> WindowSelection {
-                try WindowSelection.select(set, tokenizer: tokenizer, context: context, skip: skip, count: count,
-                                           vocabularySize: shape.vocabularySize, masking: masking)
-            }
-            portions = .text(forgetCollect: try select(forget, 0, config.collectTokens),
-                             retainCollect: try select(retain, 0, config.collectTokens),
-                             forgetEval: try select(forget, config.collectTokens, config.evalTokens),
-                             retainEval: try select(retain, config.collectTokens, config.evalTokens))
-        }
+        workload = try Workloads.make(config, loaded)
         mask = Mask(shape: shape)
-        if resume {
-            history = existing!
+        if let existing {
+            history = existing
             if fm.fileExists(atPath: folder + "/masks.safetensors") {
                 mask = try Mask(path: folder + "/masks.safetensors", shape: shape)
                 // a run stopped between writing masks and history: history.json is the commit point
@@ -206,6 +113,7 @@ public final class PruningRun {
             if next > config.steps { history.stopped = "completed \(config.steps) steps"; break }
             if let reason = try step(next) { history.stopped = reason }
             try save()
+            afterStep?(next)
         }
         try save()
         log("exporting the pruned checkpoint to \(folder)/model ...")
@@ -231,7 +139,7 @@ public final class PruningRun {
             let picked = select(kind, forget: forgetStats[kind], retain: retainStats[kind], step: s)
             if let scores = picked.scores { histograms[kind.rawValue] = Histogram(log10Of: scores) }
             if kind == .ff { thresholds.ff = picked.threshold } else { thresholds.attn = picked.threshold }
-            let means = config.offset == "mean" ? retainStats[kind].mean : nil
+            let means = config.offset == .mean ? retainStats[kind].mean : nil
             let offsets: (Int) -> Float = { i in means.map { Float($0[i]) } ?? 0 }
             for i in picked.indices { mask.prune(kind, i, step: s, offset: offsets(i)) }
             undo.append(Pruner.apply(loaded.network, kind: kind, neurons: picked.indices, offsets: offsets))
@@ -266,44 +174,11 @@ public final class PruningRun {
     /// Pruned neurons count as their replacement value (`Statistics.setPruned`).
     func statistics() throws -> (Statistics, Statistics) {
         if !config.recollect, let fixed = fixedStatistics { return fixed }
-        var result: (Statistics, Statistics)
-        switch portions {
-        case .text(let forget, let retain, _, _):
-            let m = loaded.model
-            let bar = ProgressBar(label: "collect", total: forget.tokenCount + retain.tokenCount, enabled: showProgress && isatty(2) != 0)
-            func collect(_ selection: WindowSelection) throws -> Statistics {
-                let key = statisticsCache?.key(selection, mask: mask, compacted: compaction)
-                if let key, let cache = statisticsCache {
-                    switch cache.load(key, shape: m.shape) {
-                    case .hit(let hit): bar.advance(selection.tokenCount); return hit
-                    case .rejected(let why): log("warning: statistics cache entry \(key) not used (\(why)); collecting again")
-                    case .miss: break
-                    }
-                }
-                prepareForward()
-                var s = StatisticsCollector.collect(m, selection, batchTokens: config.batchTokens) { bar.advance($0) }
-                try s.validate("\(selection.path) (data set \(selection.dataSet)) statistics")
-                s.setPruned(mask)
-                if let key, let cache = statisticsCache {
-                    // a cache that cannot be written costs speed, never the run
-                    do { try cache.store(s, key: key) } catch { log("warning: statistics cache not written: \(error)") }
-                }
-                return s
-            }
-            result = (try collect(forget), try collect(retain))
-            bar.finish()
-        case .images(let evaluator, let forget, let retain, _, _):
-            if statisticsCache != nil && !warnedImageCache {
-                log("note: --stats-cache is used for text data sets only; image statistics are collected every step")
-                warnedImageCache = true
-            }
-            prepareForward()
-            let bar = ProgressBar(label: "collect", total: forget.count + retain.count, enabled: showProgress && isatty(2) != 0)
-            result = (try evaluator.collect(forget) { bar.advance($0) }, try evaluator.collect(retain) { bar.advance($0) })
-            try result.0.validate("forget statistics"); try result.1.validate("retain statistics")
-            result.0.setPruned(mask); result.1.setPruned(mask)
-            bar.finish()
-        }
+        let bar = ProgressBar(label: "collect", total: workload.collectionSize, enabled: showProgress && isatty(2) != 0)
+        let request = CollectionRequest(mask: mask, compacted: compaction, cache: statisticsCache,
+                                        prepareForward: { [unowned self] in prepareForward() }, log: log)
+        let result = (try workload.collect(.forget, request) { bar.advance($0) }, try workload.collect(.retain, request) { bar.advance($0) })
+        bar.finish()
         if !config.recollect { fixedStatistics = result }
         return result
     }
@@ -353,17 +228,11 @@ public final class PruningRun {
 
     func evaluate() throws -> [String: Metrics] {
         prepareForward()
-        switch portions {
-        case .text(_, _, let forget, let retain):
-            let evaluator = Evaluator(model: loaded.model, batchTokens: config.batchTokens)
-            let bar = ProgressBar(label: "evaluate", total: forget.tokenCount + retain.tokenCount, enabled: showProgress && isatty(2) != 0)
-            defer { bar.finish() }
-            return ["forget": try evaluator.evaluate(forget) { bar.advance($0) }, "retain": try evaluator.evaluate(retain) { bar.advance($0) }]
-        case .images(let evaluator, _, _, let forget, let retain):
-            let bar = ProgressBar(label: "evaluate", total: forget.count + retain.count, enabled: showProgress && isatty(2) != 0)
-            defer { bar.finish() }
-            return ["forget": try evaluator.evaluate(forget) { bar.advance($0) }, "retain": try evaluator.evaluate(retain) { bar.advance($0) }]
-        }
+        let bar = ProgressBar(label: "evaluate", total: workload.evaluationSize, enabled: showProgress && isatty(2) != 0)
+        defer { bar.finish() }
+        var out: [String: Metrics] = [:]
+        for role in DataRole.allCases { out[role.rawValue] = try workload.evaluate(role) { bar.advance($0) } }
+        return out
     }
 
     func drops(_ metrics: [String: Metrics]) -> [String: StepRecord.Drops] {

@@ -37,7 +37,7 @@ struct Demo: ParsableCommand {
         print("Scalpel demo: forget Python code, retain English prose, on \(model)")
         print("\(steps) steps of 2% of FF neurons; \(collectTokens) predictions collected and \(evalTokens) evaluated per data set")
         let start = Date()
-        let run = try PruningRun(config: c, folder: out, resume: resume, command: CommandLine.arguments)
+        let run = resume ? try PruningRun.resume(out) : try PruningRun(config: c, folder: out, command: CommandLine.arguments)
         try run.run()
         try RunReport.write(run: out, to: out + "/report.html")
         if let d = run.history.top1MaxDelta, let s = run.history.steps.first(where: { $0.step == d.step }),

@@ -49,7 +49,7 @@ struct Prune: ParsableCommand {
         let run: PruningRun
         if let resume {
             guard out == nil || out == resume else { throw ValidationError("--resume continues a run in place; drop --out") }
-            run = try PruningRun(config: PruneConfig(model: "", forget: "", retain: ""), folder: resume, resume: true, command: CommandLine.arguments)
+            run = try PruningRun.resume(resume)
         } else {
             guard let model, let forget, let retain, let out else {
                 throw ValidationError("give --model, --forget, --retain and --out (or --resume RUN_DIR)")
@@ -65,7 +65,7 @@ struct Prune: ParsableCommand {
                 }
                 c.attnSelection = mode
             }
-            c.offset = offset; c.steps = steps
+            c.offset = try PruningOffset(argument: offset); c.steps = steps
             c.collectTokens = collectTokens; c.evalTokens = evalTokens; c.context = context
             c.recollect = !noRecollect; c.seed = seed
             c.stopForgetDrop = stopForgetDrop; c.maxRetainDrop = maxRetainDrop
@@ -75,7 +75,7 @@ struct Prune: ParsableCommand {
             c.forgetClasses = forgetClasses.map { $0.split(separator: ",").map(String.init) }
             c.retainClasses = retainClasses.map { $0.split(separator: ",").map(String.init) }
             try c.validate()
-            run = try PruningRun(config: c, folder: out, resume: false, command: CommandLine.arguments)
+            run = try PruningRun(config: c, folder: out, command: CommandLine.arguments)
         }
         run.compaction = !noCompact
         if let statsCache {

@@ -1,0 +1,153 @@
+import Foundation
+import ScalpelCore
+import ScalpelModels
+
+/// The two data sets of a pruning run.
+public enum DataRole: String, CaseIterable, Sendable {
+    case forget, retain
+}
+
+/// What a collection needs from the run besides the data: the current mask (pruned neurons get
+/// their replacement value's statistics, METHOD.md §5), the statistics cache, and how to get the
+/// model ready for a forward pass (compaction), which a cache hit skips.
+struct CollectionRequest {
+    let mask: Mask
+    let compacted: Bool
+    let cache: StatisticsCache?
+    let prepareForward: () -> Void
+    let log: (String) -> Void
+}
+
+/// What a pruning run measures, for one kind of model: the collection and evaluation portions
+/// of forget and retain (METHOD.md §6), and how to collect statistics and metrics on them.
+protocol Workload: AnyObject {
+    /// Tokens (or images) in both collection portions, and in both evaluation portions, for progress bars.
+    var collectionSize: Int { get }
+    var evaluationSize: Int { get }
+    /// Statistics of `role`'s collection portion on the model as it is, pruned neurons set to their replacement value.
+    func collect(_ role: DataRole, _ request: CollectionRequest, progress: @escaping (Int) -> Void) throws -> Statistics
+    /// Metrics of `role`'s evaluation portion.
+    func evaluate(_ role: DataRole, progress: @escaping (Int) -> Void) throws -> Metrics
+}
+
+enum Workloads {
+    /// The workload of `loaded` under `config`: images for an image classifier, text otherwise.
+    static func make(_ config: PruneConfig, _ loaded: LoadedModel) throws -> Workload {
+        if let classifier = loaded.imageClassifier, let preprocessor = loaded.preprocessor {
+            return try ImageWorkload(config, classifier: classifier, preprocessor: preprocessor)
+        }
+        guard config.forgetClasses == nil && config.retainClasses == nil else {
+            throw ScalpelError.invalidArgument("--forget-classes and --retain-classes are for image classifiers")
+        }
+        return try TextWorkload(config, loaded)
+    }
+}
+
+/// Text: windows of the forget and retain data sets, statistics through the cache when there is one.
+final class TextWorkload: Workload {
+    let model: LanguageModel
+    let batchTokens: Int
+    /// [role]: (collection portion, evaluation portion)
+    let portions: [DataRole: (collect: WindowSelection, evaluate: WindowSelection)]
+
+    init(_ config: PruneConfig, _ loaded: LoadedModel) throws {
+        try loaded.requireHead()
+        model = try loaded.requireLanguageModel()
+        batchTokens = config.batchTokens
+        let tokenizer = try loaded.requireTokenizer()
+        let shape = model.shape
+        let context = try ContextLength.resolve(config.context, shape: shape)
+        let masking = MaskedLMCorruption.forModel(model, tokenizer: tokenizer, seed: config.seed)
+        var portions: [DataRole: (collect: WindowSelection, evaluate: WindowSelection)] = [:]
+        for role in DataRole.allCases {
+            let set = DataSet(name: role.rawValue, path: role == .forget ? config.forget : config.retain,
+                              textField: config.textField, extensions: config.extensions.map(Set.init))
+            func select(_ skip: Int, _ count: Int) throws -> WindowSelection {
+                try WindowSelection.select(set, tokenizer: tokenizer, context: context, skip: skip, count: count,
+                                           vocabularySize: shape.vocabularySize, masking: masking)
+            }
+            portions[role] = (try select(0, config.collectTokens), try select(config.collectTokens, config.evalTokens))
+        }
+        self.portions = portions
+    }
+
+    private func portion(_ role: DataRole) -> (collect: WindowSelection, evaluate: WindowSelection) {
+        portions[role] ?? (WindowSelection.empty, WindowSelection.empty)
+    }
+
+    var collectionSize: Int { DataRole.allCases.reduce(0) { $0 + portion($1).collect.tokenCount } }
+    var evaluationSize: Int { DataRole.allCases.reduce(0) { $0 + portion($1).evaluate.tokenCount } }
+
+    func collect(_ role: DataRole, _ request: CollectionRequest, progress: @escaping (Int) -> Void) throws -> Statistics {
+        let selection = portion(role).collect
+        let key = request.cache?.key(selection, mask: request.mask, compacted: request.compacted)
+        if let key, let cache = request.cache {
+            switch cache.load(key, shape: model.shape) {
+            case .hit(let hit): progress(selection.tokenCount); return hit
+            case .rejected(let why): request.log("warning: statistics cache entry \(key) not used (\(why)); collecting again")
+            case .miss: break
+            }
+        }
+        request.prepareForward()
+        var s = StatisticsCollector.collect(model, selection, batchTokens: batchTokens, progress: progress)
+        try s.validate("\(selection.path) (data set \(selection.dataSet)) statistics")
+        s.setPruned(request.mask)
+        if let key, let cache = request.cache {
+            // a cache that cannot be written costs speed, never the run
+            do { try cache.store(s, key: key) } catch { request.log("warning: statistics cache not written: \(error)") }
+        }
+        return s
+    }
+
+    func evaluate(_ role: DataRole, progress: @escaping (Int) -> Void) throws -> Metrics {
+        try Evaluator(model: model, batchTokens: batchTokens).evaluate(portion(role).evaluate, progress: progress)
+    }
+}
+
+/// Images: ImageFolder classes, statistics over every token of every image (no cache).
+final class ImageWorkload: Workload {
+    let evaluator: ImageEvaluator
+    let model: ImageClassifier
+    /// [role]: (collection portion, evaluation portion)
+    let portions: [DataRole: (collect: [ImageExample], evaluate: [ImageExample])]
+    private var warnedCache = false
+
+    init(_ config: PruneConfig, classifier: ImageClassifier, preprocessor: ImagePreprocessor) throws {
+        model = classifier
+        evaluator = ImageEvaluator(model: classifier, preprocessor: preprocessor)
+        let sameFolder = config.forget == config.retain
+        let folders: [DataRole: ImageFolder] = [
+            .forget: ImageFolder(path: config.forget, classes: config.forgetClasses.map(Set.init)),
+            // one folder for both: retain is every class not forgotten, unless named
+            .retain: ImageFolder(path: config.retain, classes: config.retainClasses.map(Set.init),
+                                 excluding: sameFolder && config.retainClasses == nil ? config.forgetClasses.map(Set.init) : nil),
+        ]
+        var portions: [DataRole: (collect: [ImageExample], evaluate: [ImageExample])] = [:]
+        for (role, folder) in folders {
+            portions[role] = (try folder.select(labels: classifier.labels, skip: 0, count: config.collectTokens),
+                              try folder.select(labels: classifier.labels, skip: config.collectTokens, count: config.evalTokens))
+        }
+        self.portions = portions
+    }
+
+    private func portion(_ role: DataRole) -> (collect: [ImageExample], evaluate: [ImageExample]) { portions[role] ?? ([], []) }
+
+    var collectionSize: Int { DataRole.allCases.reduce(0) { $0 + portion($1).collect.count } }
+    var evaluationSize: Int { DataRole.allCases.reduce(0) { $0 + portion($1).evaluate.count } }
+
+    func collect(_ role: DataRole, _ request: CollectionRequest, progress: @escaping (Int) -> Void) throws -> Statistics {
+        if request.cache != nil && !warnedCache {
+            request.log("note: --stats-cache is used for text data sets only; image statistics are collected every step")
+            warnedCache = true
+        }
+        request.prepareForward()
+        var s = try evaluator.collect(portion(role).collect, progress: progress)
+        try s.validate("\(role.rawValue) statistics")
+        s.setPruned(request.mask)
+        return s
+    }
+
+    func evaluate(_ role: DataRole, progress: @escaping (Int) -> Void) throws -> Metrics {
+        try evaluator.evaluate(portion(role).evaluate, progress: progress)
+    }
+}
