@@ -474,6 +474,35 @@ def sweep_faults(exe, tmp, rng):
                         ("collect --merge A --out A", ["collect", "--merge", os.path.join(FIX, "pruning", "reference.safetensors"), "--out", data])]:
         rc, o, err, _ = run(exe, args)
         classify(label, "faults", rc, o, err, must_fail=True, inputs=inputs, before=before)
+    # run folders whose history.json was cut short or edited: report and resume must refuse them cleanly
+    base_run = os.path.join(tempfile.mkdtemp(dir=tmp), "run")
+    run(exe, prune_args(base_run, extra=["--steps", "2"]))
+    edits = {
+        "no steps yet": lambda h: h.update(steps=[], stopped=None, top1_max_delta=None),
+        "steps misnumbered": lambda h: h["steps"][1].update(step=7),
+        "a step without retain metrics": lambda h: h["steps"][1]["metrics"].pop("retain"),
+        "a step without drops": lambda h: h["steps"][1].update(drops={}),
+        "config with ff_frac 7": lambda h: h["config"].update(ff_frac=7),
+        "config without model": lambda h: h["config"].pop("model"),
+        "steps not a list": lambda h: h.update(steps={"a": 1}),
+    }
+    for label, edit in edits.items():
+        for command in ("report", "resume"):
+            d = os.path.join(tempfile.mkdtemp(dir=tmp), "run")
+            shutil.copytree(base_run, d)
+            h = json.load(open(os.path.join(d, "history.json")))
+            edit(h)
+            json.dump(h, open(os.path.join(d, "history.json"), "w"))
+            rc, o, err, _ = run(exe, ["report", d] if command == "report" else ["prune", "--resume", d])
+            classify(f"{command} with history.json: {label}", "run folders", rc, o, err,
+                     must_fail=(command == "report" or label != "no steps yet"))
+    for label, content in [("empty", b""), ("truncated", open(os.path.join(base_run, "history.json"), "rb").read()[:200]), ("a list", b"[]")]:
+        d = os.path.join(tempfile.mkdtemp(dir=tmp), "run")
+        shutil.copytree(base_run, d)
+        open(os.path.join(d, "history.json"), "wb").write(content)
+        for args in (["report", d], ["prune", "--resume", d]):
+            rc, o, err, _ = run(exe, args)
+            classify(f"{args[0]} with history.json {label}", "run folders", rc, o, err, must_fail=True)
     # a full disk (root only: a small tmpfs)
     if os.geteuid() == 0:
         mnt = tempfile.mkdtemp(dir=tmp)

@@ -46,12 +46,7 @@ public final class PruningRun {
     public static func resume(_ folder: String) throws -> PruningRun {
         // the lock first: nothing is read or cleaned while another process owns the folder
         let lock = try RunFolder.resume(folder)
-        let historyPath = folder + "/history.json"
-        let existing: History
-        do { existing = try JSONDecoder().decode(History.self, from: try InputFile.read(historyPath, limit: 1 << 30)) } catch {
-            throw ScalpelError.invalidFile(path: historyPath, reason: "cannot be read as a run history")
-        }
-        try existing.config.validate()
+        let existing = try History.load(folder: folder)
         let runJSON = folder + "/run.json"
         guard let recorded = (try? InputFile.jsonObject(runJSON))?["sha256"] as? [String: String] else {
             throw ScalpelError.invalidFile(path: runJSON, reason: "missing or without the inputs' SHA-256: cannot check the inputs are unchanged")

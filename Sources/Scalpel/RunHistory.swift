@@ -1,4 +1,5 @@
 import Foundation
+import ScalpelCore
 
 /// One row of a run's history: the model after `step` steps (step 0 is the model before pruning).
 public struct StepRecord: Codable, Sendable {
@@ -55,6 +56,32 @@ public struct History: Codable, Sendable {
     public var totals: StepRecord.Counts? = nil
 
     enum CodingKeys: String, CodingKey { case config, steps, top1MaxDelta = "top1_max_delta", stopped, totals }
+
+    /// Reads and checks `FOLDER/history.json`: steps numbered 0, 1, 2, … each with forget and
+    /// retain metrics and drops, finite numbers, a valid configuration. A history edited by hand
+    /// or cut short is an error naming the file, never a crash later.
+    public static func load(folder: String) throws -> History {
+        let path = folder + "/history.json"
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw ScalpelError.invalidFile(path: folder, reason: "not a Scalpel run folder (no history.json)")
+        }
+        let h: History
+        do { h = try JSONDecoder().decode(History.self, from: try InputFile.read(path, limit: 1 << 30)) } catch {
+            throw ScalpelError.invalidFile(path: path, reason: "cannot be read as a run history")
+        }
+        func bad(_ reason: String) -> ScalpelError { .invalidFile(path: path, reason: reason) }
+        do { try h.config.validate() } catch let e as ScalpelError { throw bad("its config is not valid: \(e)") }
+        for (i, s) in h.steps.enumerated() {
+            guard s.step == i else { throw bad("step \(i) is numbered \(s.step)") }
+            for role in ["forget", "retain"] {
+                guard let m = s.metrics[role], let d = s.drops[role] else { throw bad("step \(s.step) lacks \(role) metrics") }
+                guard [m.loss, m.top1, m.top10, m.top1Skip50, d.top1, d.top10, d.loss].allSatisfy({ $0.isFinite }) else {
+                    throw bad("step \(s.step) has a metric that is not a finite number")
+                }
+            }
+        }
+        return h
+    }
 
     mutating func updateMaxDelta() {
         var best: MaxDelta?

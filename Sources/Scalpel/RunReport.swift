@@ -14,14 +14,11 @@ public enum RunReport {
     }
 
     static func load(_ folder: String) throws -> History {
-        let path = folder + "/history.json"
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw ScalpelError.invalidFile(path: folder, reason: "not a Scalpel run folder (no history.json)")
+        let h = try History.load(folder: folder)
+        guard !h.steps.isEmpty else {
+            throw ScalpelError.invalidFile(path: folder, reason: "the run has no finished step yet, so nothing to report (continue it with scalpel prune --resume \(folder))")
         }
-        let data = try InputFile.read(path, limit: 1 << 30)
-        do { return try JSONDecoder().decode(History.self, from: data) } catch {
-            throw ScalpelError.invalidFile(path: path, reason: "cannot be read as a run history")
-        }
+        return h
     }
 
     /// The x coordinate of a step: the percentage of neurons pruned, of the kind the run prunes most.

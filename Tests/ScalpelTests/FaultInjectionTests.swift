@@ -271,12 +271,7 @@ struct FaultInjectionTests {
         let duration = Date().timeIntervalSince(start)
         for k in 0..<24 {
             let parent = TestSupport.temporaryFolder(), cut = parent + "/cut"
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: exe)
-            p.arguments = pruneArguments(out: cut)
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
-            try p.run()
+            let p = try TestSupport.launch(exe, pruneArguments(out: cut))
             usleep(UInt32(duration * 1.1 * 1_000_000 * Double(k) / 24))
             kill(p.processIdentifier, SIGKILL)
             p.waitUntilExit()
@@ -318,11 +313,7 @@ struct FaultInjectionTests {
         }
         // a resume while a run holds the folder
         let out = TestSupport.temporaryFolder() + "/live"
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = pruneArguments(out: out, extra: ["--steps", "200", "--ff-frac", "0.002"])
-        p.standardOutput = FileHandle.nullDevice
-        try p.run()
+        let p = try TestSupport.launch(exe, pruneArguments(out: out, extra: ["--steps", "200", "--ff-frac", "0.002"]))
         let deadline = Date().addingTimeInterval(60)
         while !FileManager.default.fileExists(atPath: out + "/history.json") && Date() < deadline { usleep(1000) }
         let r = try run(["prune", "--resume", out])
@@ -405,6 +396,32 @@ struct FaultInjectionTests {
         #expect(resumed.status == 0, "\(resumed.stderr)")
         #expect(try bytes(whole + "/masks.safetensors") == (try bytes(out + "/masks.safetensors")))
         #expect(try bytes(whole + "/model/model.safetensors") == (try bytes(out + "/model/model.safetensors")))
+    }
+
+    @Test("report and resume refuse a history.json that was cut short or edited; a run with no finished step resumes")
+    func editedHistory() throws {
+        let base = TestSupport.temporaryFolder() + "/run"
+        #expect(try run(pruneArguments(out: base, extra: ["--steps", "2"])).status == 0)
+        func edited(_ edit: (inout [String: Any]) -> Void) throws -> String {
+            let dir = TestSupport.temporaryFolder() + "/run"
+            try FileManager.default.copyItem(atPath: base, toPath: dir)
+            var h = try JSONSerialization.jsonObject(with: bytes(dir + "/history.json")) as! [String: Any]
+            edit(&h)
+            try JSONSerialization.data(withJSONObject: h).write(to: URL(fileURLWithPath: dir + "/history.json"))
+            return dir
+        }
+        let empty = try edited { $0["steps"] = [Any](); $0["stopped"] = NSNull(); $0["top1_max_delta"] = NSNull() }
+        expectCleanError(try run(["report", empty]), "no finished step yet")
+        #expect(try run(["prune", "--resume", empty]).status == 0)  // evaluates step 0 and carries on
+        let noRetain = try edited { h in
+            var steps = h["steps"] as! [[String: Any]]
+            var metrics = steps[1]["metrics"] as! [String: Any]
+            metrics["retain"] = nil
+            steps[1]["metrics"] = metrics
+            h["steps"] = steps
+        }
+        expectCleanError(try run(["report", noRetain]), "lacks retain metrics")
+        expectCleanError(try run(["prune", "--resume", noRetain]), "lacks retain metrics")
     }
 
     // MARK: data

@@ -79,12 +79,7 @@ struct PruningRunTests {
         let whole = TestSupport.temporaryFolder() + "/whole", cut = TestSupport.temporaryFolder() + "/cut"
         let extra = ["--offset", "mean", "--steps", "120", "--ff-frac", "0.004"]
         #expect(try prune(whole, extra: extra).status == 0)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = arguments(out: cut, extra: extra)
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
+        let p = try TestSupport.launch(exe, arguments(out: cut, extra: extra))
         // SIGKILL as soon as step 2 is committed (history.json is the commit point)
         let deadline = Date().addingTimeInterval(120)
         while Date() < deadline {
@@ -105,29 +100,6 @@ struct PruningRunTests {
         let m1 = (h1["steps"] as! [[String: Any]]).map { $0["metrics"] as! NSDictionary }
         let m2 = (h2["steps"] as! [[String: Any]]).map { $0["metrics"] as! NSDictionary }
         #expect(m1 == m2)
-    }
-
-    @Test("a run killed by SIGKILL at any moment resumes to the same result")
-    func resumeAfterKill() throws {
-        let whole = TestSupport.temporaryFolder() + "/whole", cut = TestSupport.temporaryFolder() + "/cut"
-        let extra = ["--steps", "8", "--ff-frac", "0.03"]
-        #expect(try prune(whole, extra: extra).status == 0)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = arguments(out: cut, extra: extra)
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        // wait until the run has saved something, then kill it wherever it is
-        let deadline = Date().addingTimeInterval(60)
-        while !FileManager.default.fileExists(atPath: cut + "/history.json") && Date() < deadline { usleep(2000) }
-        usleep(UInt32.random(in: 0...150_000))
-        kill(p.processIdentifier, SIGKILL)
-        p.waitUntilExit()
-        let resumed = try TestSupport.run(exe, ["prune", "--resume", cut])
-        #expect(resumed.status == 0, "\(resumed.stderr)")
-        #expect(try data(whole + "/masks.safetensors") == (try data(cut + "/masks.safetensors")))
-        #expect(try data(whole + "/model/model.safetensors") == (try data(cut + "/model/model.safetensors")))
     }
 
     @Test("the exported model loads in transformers with logits equal to Scalpel's",

@@ -67,6 +67,17 @@ public enum TestSupport {
         return result
     }
 
+    /// Starts `executable` in the background, its output discarded (for tests that kill it).
+    public static func launch(_ executable: String, _ arguments: [String]) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = arguments
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        return p
+    }
+
     /// The `scalpel` executable built beside the tests.
     public static var scalpelExecutable: String? {
         let dir = Bundle.main.bundleURL.path
