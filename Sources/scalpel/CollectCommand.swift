@@ -23,19 +23,17 @@ struct Collect: ParsableCommand {
     var skip: Int = 0
     @Option(parsing: .unconditional, help: "Window length in tokens (default: min(1024, the model's position limit)).")
     var context: Int?
-    @Option(name: .customLong("text-field"), help: "The field of .jsonl lines that holds the text.")
-    var textField: String = "text"
+    @OptionGroup var textData: TextDataOptions
     @Option(name: .customLong("batch-tokens"), parsing: .unconditional, help: "Tokens per forward batch.")
     var batchTokens: Int = 4096
-    @Option(parsing: .unconditional, help: "Threads (default: all cores).")
-    var threads: Int?
+    @OptionGroup var threading: ThreadOptions
     @Option(parsing: .upToNextOption, help: "Statistics files to add together instead of collecting.")
     var merge: [String] = []
     @Option(help: "Output statistics file (.safetensors).")
     var out: String
 
     func run() throws {
-        try applyThreads(threads)
+        try threading.apply()
         guard batchTokens >= 1 else { throw ScalpelError.invalidArgument("--batch-tokens must be at least 1 (got \(batchTokens))") }
         try OutputPath.check(out, option: "--out", inputs: merge + [model, data].compactMap { $0 })
         if !merge.isEmpty {
@@ -60,7 +58,7 @@ struct Collect: ParsableCommand {
         _ = try loaded.requireLanguageModel()
         let context = try ContextLength.resolve(self.context, shape: loaded.model.shape)
         let tokenizer = try loaded.requireTokenizer()
-        let selection = try WindowSelection.select(DataSet(argument: data, textField: textField), tokenizer: tokenizer,
+        let selection = try WindowSelection.select(textData.dataSet(data), tokenizer: tokenizer,
                                                    context: context, skip: skip, count: tokens,
                                                    vocabularySize: loaded.model.shape.vocabularySize, masking: .forModel(loaded.model, tokenizer: tokenizer))
         let bar = ProgressBar(label: "collect", total: selection.tokenCount)

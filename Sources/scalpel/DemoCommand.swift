@@ -23,10 +23,10 @@ struct Demo: ParsableCommand {
     @Option(name: .customLong("eval-tokens"), parsing: .unconditional, help: "Predictions per data set for evaluation.") var evalTokens: Int = 4096
     @Option(parsing: .unconditional, help: "Window length in tokens.") var context: Int = 512
     @Option(help: "The run folder.") var out: String = "runs/demo"
-    @Option(parsing: .unconditional, help: "Threads (default: all cores).") var threads: Int?
+    @OptionGroup var threading: ThreadOptions
 
     func run() throws {
-        try applyThreads(threads)
+        try threading.apply()
         for path in [model, data + "/code", data + "/prose"] where !FileManager.default.fileExists(atPath: path) {
             throw ScalpelError.invalidArgument("\(path) is missing: run `bash Tools/setup.sh --demo` first")
         }

@@ -22,11 +22,7 @@ struct Eval: ParsableCommand {
     @Option(parsing: .unconditional, help: "Window length in tokens (default: min(1024, the model's position limit)).")
     var context: Int?
 
-    @Option(name: .customLong("text-field"), help: "The field of .jsonl lines that holds the text.")
-    var textField: String = "text"
-
-    @Option(name: .customLong("ext"), help: "Only read files with these extensions in folders, comma-separated (e.g. py,txt).")
-    var extensions: String?
+    @OptionGroup var textData: TextDataOptions
 
     @Option(name: .customLong("batch-tokens"), parsing: .unconditional, help: "Tokens per forward batch.")
     var batchTokens: Int = 4096
@@ -65,8 +61,7 @@ struct Eval: ParsableCommand {
         try loaded.requireHead()
         let tokenizer = try loaded.requireTokenizer()
         let context = try ContextLength.resolve(self.context, shape: loaded.model.shape)
-        let exts = extensions.map { Set($0.split(separator: ",").map { String($0).trimmingCharacters(in: CharacterSet(charactersIn: ". ")) }) }
-        let sets = data.map { DataSet(argument: $0, textField: textField, extensions: exts) }
+        let sets = data.map(textData.dataSet)
         let names = sets.map(\.name)
         guard Set(names).count == names.count else {
             throw ScalpelError.invalidArgument("two data sets share a name (\(names.joined(separator: ", "))); name them with NAME=PATH")

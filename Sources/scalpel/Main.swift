@@ -60,21 +60,3 @@ struct ScalpelCommand: ParsableCommand {
     )
 }
 
-/// Options every command that runs a model shares.
-struct ModelOptions: ParsableArguments {
-    @Option(help: "A Hugging Face checkpoint folder (config.json, model.safetensors, tokenizer.json).")
-    var model: String
-
-    @Option(parsing: .unconditional, help: "Threads for BLAS and Scalpel's own loops (default: all cores).")
-    var threads: Int?
-
-    func apply() throws { try applyThreads(threads) }
-}
-
-/// Sets the thread count every command shares: `--threads N`, or all cores.
-func applyThreads(_ threads: Int?) throws {
-    if let threads, !(1...1024).contains(threads) {
-        throw ScalpelError.invalidArgument("--threads must be between 1 and 1024 (got \(threads))")
-    }
-    Parallel.threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
-}

@@ -33,19 +33,18 @@ struct Prune: ParsableCommand {
     @Option(parsing: .unconditional, help: "Seed for the random metric.") var seed: UInt64 = 0
     @Option(name: .customLong("stop-forget-drop"), parsing: .unconditional, help: "Stop once forget top-1 has dropped by this many percent.") var stopForgetDrop: Double?
     @Option(name: .customLong("max-retain-drop"), parsing: .unconditional, help: "Stop before retain top-1 drops by more than this many percent (the step is undone).") var maxRetainDrop: Double?
-    @Option(name: .customLong("text-field"), help: "The field of .jsonl lines that holds the text.") var textField: String = "text"
-    @Option(name: .customLong("ext"), help: "Only read files with these extensions in folders, comma-separated.") var extensions: String?
+    @OptionGroup var textData: TextDataOptions
     @Option(name: .customLong("batch-tokens"), parsing: .unconditional, help: "Tokens per forward batch.") var batchTokens: Int = 4096
     @Option(name: .customLong("forget-classes"), help: "Image classifiers: the classes (sub-folders) to forget, comma-separated. With one folder for --forget and --retain, retain is the other classes.") var forgetClasses: String?
     @Option(name: .customLong("retain-classes"), help: "Image classifiers: the classes to retain, comma-separated.") var retainClasses: String?
     @Option(name: .customLong("stats-cache"), help: "A folder where collected statistics are kept and reused when checkpoint, data windows and mask are the same (e.g. retain statistics across runs).") var statsCache: String?
     @Flag(name: .customLong("no-compact"), help: "Run the full-size model every step instead of taking pruned FF neurons and heads out of the matmuls (same results up to float summation order; slower).") var noCompact = false
-    @Option(parsing: .unconditional, help: "Threads (default: all cores).") var threads: Int?
+    @OptionGroup var threading: ThreadOptions
     @Option(help: "The run folder to create.") var out: String?
     @Option(help: "Continue the interrupted run in this folder (its stored settings are used).") var resume: String?
 
     func run() throws {
-        try applyThreads(threads)
+        try threading.apply()
         let run: PruningRun
         if let resume {
             guard out == nil || out == resume else { throw ValidationError("--resume continues a run in place; drop --out") }
@@ -69,8 +68,8 @@ struct Prune: ParsableCommand {
             c.collectTokens = collectTokens; c.evalTokens = evalTokens; c.context = context
             c.recollect = !noRecollect; c.seed = seed
             c.stopForgetDrop = stopForgetDrop; c.maxRetainDrop = maxRetainDrop
-            c.textField = textField
-            c.extensions = extensions.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: CharacterSet(charactersIn: ". ")) } }
+            c.textField = textData.textField
+            c.extensions = textData.extensions
             c.batchTokens = batchTokens
             c.forgetClasses = forgetClasses.map { $0.split(separator: ",").map(String.init) }
             c.retainClasses = retainClasses.map { $0.split(separator: ",").map(String.init) }

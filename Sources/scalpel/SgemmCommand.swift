@@ -16,11 +16,10 @@ struct Sgemm: ParsableCommand {
     var k: Int = 768
     @Option(parsing: .unconditional, help: "Repetitions (the best is reported).")
     var repeats: Int = 5
-    @Option(parsing: .unconditional, help: "Threads (default: all cores).")
-    var threads: Int?
+    @OptionGroup var threading: ThreadOptions
 
     func run() throws {
-        try applyThreads(threads)
+        try threading.apply()
         let a = Tensor(zeros: [m, k]), b = Tensor(zeros: [n, k]), c = Tensor(zeros: [m, n])
         for i in 0..<a.count { a[i] = Float(i % 7) * 0.01 }
         for i in 0..<b.count { b[i] = Float(i % 5) * 0.01 }
