@@ -45,7 +45,8 @@ public enum Pruner {
             for (r, v) in values.enumerated() { proj.weight.pointer[r * cols + column] = v }
         }
         for (proj, values) in undo.biases {
-            proj.bias!.pointer.update(from: values, count: values.count)
+            // undo records a bias only for a projection that has one
+            proj.bias?.pointer.update(from: values, count: values.count)
         }
     }
 

@@ -14,7 +14,12 @@ public struct LoadedModel {
     public var tokenizerJSON: [String: Any]? = nil
 
     /// The model as a language model; only for language-model checkpoints (check with `requireLanguageModel`).
-    public var model: LanguageModel { network as! LanguageModel }
+    public var model: LanguageModel {
+        guard let m = network as? LanguageModel else {
+            preconditionFailure("\(folder) is an image classifier; check with requireLanguageModel() before using it as a language model")
+        }
+        return m
+    }
     /// The model as an image classifier, if it is one.
     public var imageClassifier: ImageClassifier? { network as? ImageClassifier }
 

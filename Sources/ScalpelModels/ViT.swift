@@ -112,8 +112,8 @@ public final class ViT: ImageClassifier, StackBacked {
         let p = "vit.", d = dModel
         var out: [(name: String, tensor: Tensor)] = [
             (p + "embeddings.patch_embeddings.projection.weight", Tensor(shape: patchWeightShape, values: patchProjection.weight.values)),
-            (p + "embeddings.patch_embeddings.projection.bias", patchProjection.bias!),
             (p + "embeddings.cls_token", clsToken), (p + "embeddings.position_embeddings", positions)]
+        if let bias = patchProjection.bias { out.append((p + "embeddings.patch_embeddings.projection.bias", bias)) }
         out += finalNorm.tensors(p + "layernorm") + StateDict.linear(classifier, "classifier")
         for (i, layer) in stack.layers.enumerated() {
             let l = p + "encoder.layer.\(i)."

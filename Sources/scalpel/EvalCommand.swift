@@ -35,7 +35,10 @@ struct Eval: ParsableCommand {
 
     /// ViT: each --data is an ImageFolder; reports loss, top-1 and top-5 over images.
     func evaluateImages(_ classifier: ImageClassifier, _ loaded: LoadedModel) throws {
-        let evaluator = ImageEvaluator(model: classifier, preprocessor: loaded.preprocessor!)
+        guard let preprocessor = loaded.preprocessor else {
+            throw ScalpelError.invalidFile(path: modelOptions.model, reason: "an image classifier needs preprocessor_config.json")
+        }
+        let evaluator = ImageEvaluator(model: classifier, preprocessor: preprocessor)
         var results: [(String, Metrics)] = []
         for argument in data {
             let set = DataSet(argument: argument)
