@@ -56,14 +56,11 @@ public struct DataSet: Sendable {
     /// `.jsonl`), until it returns false.
     public func forEachDocument(_ body: (_ text: String, _ source: String) throws -> Bool) throws {
         for file in try files() {
-            let data = try InputFile.read(file)
             if file.hasSuffix(".jsonl") {
-                var lineNumber = 0
-                // lines end at LF; a CR before it belongs to the line break (CRLF files)
-                for var line in data.split(separator: 0x0A, omittingEmptySubsequences: false) {
-                    lineNumber += 1
-                    if line.last == 0x0D { line = line.dropLast() }
-                    if line.allSatisfy({ [0x20, 0x09, 0x0D, 0x0B, 0x0C].contains($0) }) { continue }
+                var stop = false
+                // read line by line: a data set of many gigabytes costs the memory of its longest line
+                try InputFile.forEachLine(file) { line, lineNumber in
+                    if line.allSatisfy({ [0x20, 0x09, 0x0D, 0x0B, 0x0C].contains($0) }) { return true }
                     guard let object = try? JSONSerialization.jsonObject(with: Data(line), options: [.fragmentsAllowed]) else {
                         throw ScalpelError.invalidData(path: "\(file):\(lineNumber)", reason: "line is not valid JSON")
                     }
@@ -76,10 +73,12 @@ public struct DataSet: Sendable {
                     guard let doc = value as? String else {
                         throw ScalpelError.invalidData(path: "\(file):\(lineNumber)", reason: "field '\(textField)' is not a string")
                     }
-                    if try !body(doc, "\(file):\(lineNumber)") { return }
+                    if try !body(doc, "\(file):\(lineNumber)") { stop = true; return false }
+                    return true
                 }
+                if stop { return }
             } else {
-                if try !body(String(decoding: data, as: UTF8.self), file) { return }
+                if try !body(String(decoding: try InputFile.read(file), as: UTF8.self), file) { return }
             }
         }
     }

@@ -47,6 +47,41 @@ public enum InputFile {
         return data
     }
 
+    /// Calls `body` with each line of the regular file at `path` (without its LF, nor the CR of a
+    /// CRLF) and its 1-based number, until `body` returns false. The file is read in 8 MiB
+    /// blocks: memory follows the longest line, not the file.
+    public static func forEachLine(_ path: String, _ body: (_ line: Data, _ number: Int) throws -> Bool) throws {
+        try requireRegular(path)
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw ScalpelError.invalidFile(path: path, reason: "cannot be opened (\(String(cString: strerror(errno))))") }
+        defer { close(fd) }
+        var pending = Data()
+        var number = 0
+        var block = [UInt8](repeating: 0, count: 8 << 20)
+        func emit(_ line: Data) throws -> Bool {
+            number += 1
+            var l = line
+            if l.last == 0x0D { l.removeLast() }
+            return try body(l, number)
+        }
+        while true {
+            let n = block.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress!, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { throw ScalpelError.invalidFile(path: path, reason: "read failed (\(String(cString: strerror(errno))))") }
+            if n == 0 { break }
+            var start = 0
+            for i in 0..<n where block[i] == 0x0A {
+                pending.append(contentsOf: block[start..<i])
+                if try !emit(pending) { return }
+                pending.removeAll(keepingCapacity: true)
+                start = i + 1
+            }
+            pending.append(contentsOf: block[start..<n])
+            guard pending.count < 1 << 31 else { throw ScalpelError.invalidFile(path: path, reason: "line \(number + 1) is longer than 2 GiB") }
+        }
+        if !pending.isEmpty { _ = try emit(pending) }
+    }
+
     /// The file parsed as a JSON object (at most `limit` bytes), or a one-line error naming it.
     public static func jsonObject(_ path: String, limit: Int = 1 << 30) throws -> [String: Any] {
         let data = try read(path, limit: limit)
