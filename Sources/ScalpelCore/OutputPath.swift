@@ -19,7 +19,7 @@ public enum OutputPath {
         for input in inputs where !input.isEmpty {
             let source = resolved(input)
             if target == source || target.hasPrefix(source.hasSuffix("/") ? source : source + "/") {
-                throw ScalpelError.invalidArgument("\(option) \(path) would overwrite the input \(input); choose another path")
+                throw ScalpelError.invalidArgument(target == source || FileManager.default.fileExists(atPath: target) ? "\(option) \(path) would overwrite the input \(input); choose another path" : "\(option) \(path) lies inside the input \(input), which must not change; choose another path")
             }
         }
         let parent = URL(fileURLWithPath: target).deletingLastPathComponent().path
