@@ -9,6 +9,14 @@ public enum AttentionSelection: String, Sendable, Codable {
     case mean
     /// Rank heads by the median of their neurons' scores.
     case median
+
+    /// Parses `--attn-heads`: mean or median.
+    public init(headArgument: String) throws {
+        guard let mode = AttentionSelection(rawValue: headArgument), mode != .neuron else {
+            throw ScalpelError.invalidArgument("--attn-heads must be mean or median (got '\(headArgument)')")
+        }
+        self = mode
+    }
 }
 
 /// Picks the neurons to prune from scores (METHOD.md §4).

@@ -17,26 +17,7 @@ struct Prune: ParsableCommand {
     @Option(help: "A Hugging Face checkpoint folder.") var model: String?
     @Option(help: "The data set whose capability is removed.") var forget: String?
     @Option(help: "The data set whose capability is kept.") var retain: String?
-    @Option(name: .customLong("ff-frac"), parsing: .unconditional, help: "Fraction of all FF neurons pruned per step.") var ffFrac: Double = 0.02
-    @Option(name: .customLong("attn-frac"), parsing: .unconditional, help: "Fraction of all attention neurons (heads with --attn-heads) pruned per step.") var attnFrac: Double = 0
-    @Option(name: .customLong("ff-metric"), help: "FF importance: freq, abs, sqrt, rms, std, mean or random.") var ffMetric: String = "abs"
-    @Option(name: .customLong("attn-metric"), help: "Attention importance (same choices).") var attnMetric: String = "abs"
-    @Option(name: .customLong("ff-eps"), parsing: .unconditional, help: "eps in I_F / (I_R + eps) for FF neurons.") var ffEps: Double = 1e-3
-    @Option(name: .customLong("attn-eps"), parsing: .unconditional, help: "eps for attention neurons.") var attnEps: Double = 1e-4
-    @Option(name: .customLong("attn-heads"), help: "Prune whole heads ranked by the mean or median of their neurons' scores.") var attnHeads: String?
-    @Option(help: "Replace pruned activations by zero or by their retain-set mean.") var offset: String = "zero"
-    @Option(parsing: .unconditional, help: "Number of pruning steps.") var steps: Int = 10
-    @Option(name: .customLong("collect-tokens"), parsing: .unconditional, help: "Predictions per data set for statistics.") var collectTokens: Int = 100_000
-    @Option(name: .customLong("eval-tokens"), parsing: .unconditional, help: "Predictions per data set for evaluation.") var evalTokens: Int = 100_000
-    @Option(parsing: .unconditional, help: "Window length in tokens (default: min(1024, the model's position limit)).") var context: Int?
-    @Flag(name: .customLong("no-recollect"), help: "Collect statistics once and prune down that ranking (one-shot).") var noRecollect = false
-    @Option(parsing: .unconditional, help: "Seed for the random metric.") var seed: UInt64 = 0
-    @Option(name: .customLong("stop-forget-drop"), parsing: .unconditional, help: "Stop once forget top-1 has dropped by this many percent.") var stopForgetDrop: Double?
-    @Option(name: .customLong("max-retain-drop"), parsing: .unconditional, help: "Stop before retain top-1 drops by more than this many percent (the step is undone).") var maxRetainDrop: Double?
-    @OptionGroup var textData: TextDataOptions
-    @Option(name: .customLong("batch-tokens"), parsing: .unconditional, help: "Tokens per forward batch.") var batchTokens: Int = 4096
-    @Option(name: .customLong("forget-classes"), help: "Image classifiers: the classes (sub-folders) to forget, comma-separated. With one folder for --forget and --retain, retain is the other classes.") var forgetClasses: String?
-    @Option(name: .customLong("retain-classes"), help: "Image classifiers: the classes to retain, comma-separated.") var retainClasses: String?
+    @OptionGroup var method: MethodOptions
     @Option(name: .customLong("stats-cache"), help: "A folder where collected statistics are kept and reused when checkpoint, data windows and mask are the same (e.g. retain statistics across runs).") var statsCache: String?
     @Flag(name: .customLong("no-compact"), help: "Run the full-size model every step instead of taking pruned FF neurons and heads out of the matmuls (same results up to float summation order; slower).") var noCompact = false
     @OptionGroup var threading: ThreadOptions
@@ -54,25 +35,7 @@ struct Prune: ParsableCommand {
                 throw ValidationError("give --model, --forget, --retain and --out (or --resume RUN_DIR)")
             }
             var c = PruneConfig(model: model, forget: forget, retain: retain)
-            c.ffFrac = ffFrac; c.attnFrac = attnFrac
-            c.ffMetric = try ImportanceMetric(argument: ffMetric, option: "--ff-metric")
-            c.attnMetric = try ImportanceMetric(argument: attnMetric, option: "--attn-metric")
-            c.ffEps = ffEps; c.attnEps = attnEps
-            if let attnHeads {
-                guard let mode = AttentionSelection(rawValue: attnHeads), mode != .neuron else {
-                    throw ScalpelError.invalidArgument("--attn-heads must be mean or median (got '\(attnHeads)')")
-                }
-                c.attnSelection = mode
-            }
-            c.offset = try PruningOffset(argument: offset); c.steps = steps
-            c.collectTokens = collectTokens; c.evalTokens = evalTokens; c.context = context
-            c.recollect = !noRecollect; c.seed = seed
-            c.stopForgetDrop = stopForgetDrop; c.maxRetainDrop = maxRetainDrop
-            c.textField = textData.textField
-            c.extensions = textData.extensions
-            c.batchTokens = batchTokens
-            c.forgetClasses = forgetClasses.map { $0.split(separator: ",").map(String.init) }
-            c.retainClasses = retainClasses.map { $0.split(separator: ",").map(String.init) }
+            method.configure(&c)
             try c.validate()
             run = try PruningRun(config: c, folder: out, command: CommandLine.arguments)
         }
