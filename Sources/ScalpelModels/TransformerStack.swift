@@ -184,11 +184,15 @@ protocol StackBacked: PrunableModel {
 }
 
 extension StackBacked {
+    // Pruning edits columns by neuron index: the layer must be in its checkpoint's layout, not
+    // permuted by compaction (callers expand first; this checks it rather than assuming it).
     public func ffOutput(layer: Int) -> OutputProjection {
-        OutputProjection(weight: stack.layers[layer].down.weight, bias: stack.layers[layer].down.bias)
+        precondition(stack.ffCompaction[layer] == nil, "FF output of layer \(layer) asked for while its neurons are compacted; call compact(nil) first")
+        return OutputProjection(weight: stack.layers[layer].down.weight, bias: stack.layers[layer].down.bias)
     }
     public func attentionOutput(layer: Int) -> OutputProjection {
-        OutputProjection(weight: stack.layers[layer].out.weight, bias: stack.layers[layer].out.bias)
+        precondition(stack.headCompaction[layer] == nil, "attention output of layer \(layer) asked for while its heads are compacted; call compact(nil) first")
+        return OutputProjection(weight: stack.layers[layer].out.weight, bias: stack.layers[layer].out.bias)
     }
 }
 
