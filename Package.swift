@@ -12,7 +12,7 @@ let package = Package(
         .executable(name: "scalpel", targets: ["scalpel"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
     ],
     targets: [
         .systemLibrary(
@@ -43,6 +43,8 @@ let package = Package(
 
 // Fuzzing (Tools/fuzz.sh): SCALPEL_FUZZ=1 adds the libFuzzer binary, built with -sanitize=fuzzer,address.
 if Context.environment["SCALPEL_FUZZ"] != nil {
-    package.targets.append(.executableTarget(
-        name: "scalpel-fuzz", dependencies: ["Scalpel", "ScalpelModels", "ScalpelTokenizers", "ScalpelCore"], path: "Fuzz/scalpel-fuzz"))
+    package.targets.append(
+        .executableTarget(
+            name: "scalpel-fuzz", dependencies: ["Scalpel", "ScalpelModels", "ScalpelTokenizers", "ScalpelCore"], path: "Fuzz/scalpel-fuzz")
+    )
 }

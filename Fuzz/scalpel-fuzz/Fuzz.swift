@@ -78,7 +78,8 @@ func run(_ data: Data) {
         }
     case .tokenizer:
         guard let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
-              let tok = try? Tokenizer(json: json, path: "fuzz") else { return }
+            let tok = try? Tokenizer(json: json, path: "fuzz")
+        else { return }
         for t in sampleTexts + [String(decoding: data.prefix(512), as: UTF8.self)] {
             _ = try? tok.encode(t)
             try? tok.encode(t, chunk: 8) { _ in true }
@@ -93,8 +94,9 @@ func run(_ data: Data) {
         guard let tok = s.tokenizer else { return }
         for name in ["input.jsonl", "input.txt"] {
             let path = s.write(data, name)
-            _ = try? WindowSelection.select(DataSet(name: "fuzz", path: path), tokenizer: tok, context: 8, skip: 3, count: 20,
-                                            vocabularySize: 1001)
+            _ = try? WindowSelection.select(
+                DataSet(name: "fuzz", path: path), tokenizer: tok, context: 8, skip: 3, count: 20,
+                vocabularySize: 1001)
         }
     }
 }
@@ -108,9 +110,11 @@ public func fuzzOne(_ bytes: UnsafePointer<UInt8>, _ size: Int) -> CInt {
 // SwiftPM links an executable target's entry point as `<module>_main`; libFuzzer's driver is
 // started from there (its own `main` is not used).
 @_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<Int32>,
-                         _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-                         _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt) -> CInt
+func LLVMFuzzerRunDriver(
+    _ argc: UnsafeMutablePointer<Int32>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
+) -> CInt
 
 @_cdecl("scalpel_fuzz_main")
 public func scalpelFuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {

@@ -20,8 +20,9 @@ public struct DataSet: Sendable {
     /// Parses `NAME=PATH` or `PATH` (the name is then the file or folder name without extension).
     public init(argument: String, textField: String = "text", extensions: Set<String>? = nil) {
         if let eq = argument.firstIndex(of: "="), !argument[..<eq].contains("/") {
-            self.init(name: String(argument[..<eq]), path: String(argument[argument.index(after: eq)...]),
-                      textField: textField, extensions: extensions)
+            self.init(
+                name: String(argument[..<eq]), path: String(argument[argument.index(after: eq)...]),
+                textField: textField, extensions: extensions)
         } else {
             let base = ((argument as NSString).lastPathComponent as NSString).deletingPathExtension
             self.init(name: base.isEmpty ? argument : base, path: argument, textField: textField, extensions: extensions)
@@ -68,7 +69,8 @@ public struct DataSet: Sendable {
                         throw ScalpelError.invalidData(path: "\(file):\(lineNumber)", reason: "line is not a JSON object")
                     }
                     guard let value = dict[textField] else {
-                        throw ScalpelError.invalidData(path: "\(file):\(lineNumber)", reason: "object has no field '\(textField)' (use --text-field to pick another)")
+                        throw ScalpelError.invalidData(
+                            path: "\(file):\(lineNumber)", reason: "object has no field '\(textField)' (use --text-field to pick another)")
                     }
                     guard let doc = value as? String else {
                         throw ScalpelError.invalidData(path: "\(file):\(lineNumber)", reason: "field '\(textField)' is not a string")

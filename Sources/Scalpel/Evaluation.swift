@@ -33,8 +33,9 @@ struct MetricSums {
 
     var metrics: Metrics {
         let n = Double(max(count, 1))
-        return Metrics(loss: loss / n, perplexity: exp(loss / n), top1: Double(top1) / n, top10: Double(top10) / n,
-                       top1Skip50: skipCount > 0 ? Double(skipHits) / Double(skipCount) : 0, predictions: count)
+        return Metrics(
+            loss: loss / n, perplexity: exp(loss / n), top1: Double(top1) / n, top10: Double(top10) / n,
+            top1Skip50: skipCount > 0 ? Double(skipHits) / Double(skipCount) : 0, predictions: count)
     }
 }
 
@@ -63,7 +64,10 @@ public struct Evaluator {
         let input = Tensor(zeros: [chunk, model.headInputWidth]), logits = Tensor(zeros: [chunk, model.shape.vocabularySize])
         for batch in Batches.pack(selection.windows, maxTokens: batchTokens) {
             let hidden = model.hiddenStates(batch.map(\.tokens), probe: nil)
-            sums.add(try score(batch, hidden: hidden, frequent: frequent, input: input, logits: logits, dataSet: "\(selection.path) (data set \(selection.dataSet))"))
+            sums.add(
+                try score(
+                    batch, hidden: hidden, frequent: frequent, input: input, logits: logits,
+                    dataSet: "\(selection.path) (data set \(selection.dataSet))"))
             progress?(batch.reduce(0) { $0 + $1.tokens.count })
         }
         return sums.metrics
@@ -71,7 +75,9 @@ public struct Evaluator {
 
     /// Loss and ranks of the batch's selected predictions, in chunks of `logitRows` rows.
     // input: [chunk, width] and logits: [chunk, V] are scratch
-    private func score(_ batch: [Window], hidden: Tensor, frequent: Set<Int>, input: Tensor, logits: Tensor, dataSet: String) throws -> MetricSums {
+    private func score(_ batch: [Window], hidden: Tensor, frequent: Set<Int>, input: Tensor, logits: Tensor, dataSet: String) throws
+        -> MetricSums
+    {
         let width = model.headInputWidth, V = model.shape.vocabularySize
         // (row of hidden, target) for every selected prediction
         var rows: [(row: Int, target: Int, prediction: Int)] = []
@@ -92,21 +98,27 @@ public struct Evaluator {
             var losses = [Double](repeating: 0, count: m)
             var ranks = [Int](repeating: 0, count: m)
             let lp = SendablePointer(logits.pointer)
-            Profile.measure("loss") { losses.withUnsafeMutableBufferPointer { lossBuf in
-                ranks.withUnsafeMutableBufferPointer { rankBuf in
-                    let l = SendablePointer(lossBuf.baseAddress!), r = SendablePointer(rankBuf.baseAddress!)
-                    let targets = rows[start..<(start + m)].map(\.target)
-                    Parallel.forEach(m) { j, _ in
-                        var rank = 0
-                        l.pointer[j] = sc_cross_entropy_rank(lp.pointer + j * V, V, targets[j], &rank)
-                        r.pointer[j] = rank
+            Profile.measure("loss") {
+                losses.withUnsafeMutableBufferPointer { lossBuf in
+                    ranks.withUnsafeMutableBufferPointer { rankBuf in
+                        let l = SendablePointer(lossBuf.baseAddress!), r = SendablePointer(rankBuf.baseAddress!)
+                        let targets = rows[start..<(start + m)].map(\.target)
+                        Parallel.forEach(m) { j, _ in
+                            var rank = 0
+                            l.pointer[j] = sc_cross_entropy_rank(lp.pointer + j * V, V, targets[j], &rank)
+                            r.pointer[j] = rank
+                        }
                     }
                 }
-            } }
+            }
             for j in 0..<m {
                 let target = rows[start + j].target
                 guard losses[j].isFinite else {
-                    throw ScalpelError.invalidData(path: dataSet, reason: "prediction \(rows[start + j].prediction) has non-finite logits (loss \(losses[j])): the model's weights or activations hold NaN or infinity; nothing was scored")
+                    throw ScalpelError.invalidData(
+                        path: dataSet,
+                        reason:
+                            "prediction \(rows[start + j].prediction) has non-finite logits (loss \(losses[j])): the model's weights or activations hold NaN or infinity; nothing was scored"
+                    )
                 }
                 sums.loss += losses[j]
                 sums.count += 1

@@ -6,8 +6,10 @@ import ScalpelModels
 /// float32), the tokenizer files of the source folder, and `model.safetensors` in Float32.
 /// The folder is written beside its destination and renamed into place.
 public enum CheckpointExport {
-    static let companionFiles = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-                                 "vocab.json", "merges.txt", "generation_config.json", "preprocessor_config.json"]
+    static let companionFiles = [
+        "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+        "vocab.json", "merges.txt", "generation_config.json", "preprocessor_config.json",
+    ]
 
     public static func write(_ loaded: LoadedModel, to folder: String) throws {
         loaded.network.compact(nil)
@@ -42,7 +44,8 @@ public enum CheckpointExport {
             // a GGUF source: the tokenizer built from its metadata
             try writeAtomically(try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys]), to: tmp + "/tokenizer.json")
         }
-        try SafetensorsWriter.write(floatTensors: loaded.network.stateDict(), metadata: ["format": "pt", "producer": "scalpel"],
-                                    to: tmp + "/model.safetensors")
+        try SafetensorsWriter.write(
+            floatTensors: loaded.network.stateDict(), metadata: ["format": "pt", "producer": "scalpel"],
+            to: tmp + "/model.safetensors")
     }
 }

@@ -30,7 +30,9 @@ public struct ImageFolder: Sendable {
     public func classFolders() throws -> [String] {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw ScalpelError.fileNotFound(path: path) }
-        guard isDir.boolValue else { throw ScalpelError.invalidData(path: path, reason: "expected a folder of class sub-folders of images") }
+        guard isDir.boolValue else {
+            throw ScalpelError.invalidData(path: path, reason: "expected a folder of class sub-folders of images")
+        }
         return try FileManager.default.contentsOfDirectory(atPath: path).filter { name in
             var sub: ObjCBool = false
             return !name.hasPrefix(".") && FileManager.default.fileExists(atPath: path + "/" + name, isDirectory: &sub) && sub.boolValue
@@ -43,7 +45,9 @@ public struct ImageFolder: Sendable {
         if let classes {
             let unknown = classes.subtracting(folders)
             guard unknown.isEmpty else {
-                throw ScalpelError.invalidData(path: path, reason: "no class folder named \(unknown.sorted().joined(separator: ", ")) (found: \(folders.joined(separator: ", ")))")
+                throw ScalpelError.invalidData(
+                    path: path,
+                    reason: "no class folder named \(unknown.sorted().joined(separator: ", ")) (found: \(folders.joined(separator: ", ")))")
             }
         }
         var perClass: [[ImageExample]] = []
@@ -51,18 +55,26 @@ public struct ImageFolder: Sendable {
             if let classes, !classes.contains(folder) { continue }
             if let excluding, excluding.contains(folder) { continue }
             guard let label = labels.firstIndex(of: folder) ?? Int(folder).flatMap({ $0 < labels.count ? $0 : nil }) else {
-                throw ScalpelError.invalidData(path: path + "/" + folder,
-                    reason: "class folder is neither a label of the model nor a class id (labels: \(labels.prefix(10).joined(separator: ", "))\(labels.count > 10 ? ", ..." : ""))")
+                throw ScalpelError.invalidData(
+                    path: path + "/" + folder,
+                    reason:
+                        "class folder is neither a label of the model nor a class id (labels: \(labels.prefix(10).joined(separator: ", "))\(labels.count > 10 ? ", ..." : ""))"
+                )
             }
             let files = try FileManager.default.contentsOfDirectory(atPath: path + "/" + folder)
-                .filter { !$0.hasPrefix(".") && ImageFolder.extensions.contains(($0 as NSString).pathExtension) && InputFile.isRegular(path + "/" + folder + "/" + $0) }
+                .filter {
+                    !$0.hasPrefix(".") && ImageFolder.extensions.contains(($0 as NSString).pathExtension)
+                        && InputFile.isRegular(path + "/" + folder + "/" + $0)
+                }
                 .sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
             perClass.append(files.map { ImageExample(path: path + "/" + folder + "/" + $0, label: label) })
         }
         var out: [ImageExample] = []
         let longest = perClass.map(\.count).max() ?? 0
         for i in 0..<longest { for c in perClass where i < c.count { out.append(c[i]) } }
-        if out.isEmpty { throw ScalpelError.invalidData(path: path, reason: "empty data set: no PNG or JPEG images in the selected classes") }
+        if out.isEmpty {
+            throw ScalpelError.invalidData(path: path, reason: "empty data set: no PNG or JPEG images in the selected classes")
+        }
         return out
     }
 
@@ -71,7 +83,8 @@ public struct ImageFolder: Sendable {
         let all = try examples(labels: labels)
         let end = count.map { skip + $0 } ?? all.count
         guard end <= all.count, skip < all.count else {
-            throw ScalpelError.invalidData(path: path, reason: "data set has \(all.count) images, but images [\(skip), \(end)) were asked for")
+            throw ScalpelError.invalidData(
+                path: path, reason: "data set has \(all.count) images, but images [\(skip), \(end)) were asked for")
         }
         return Array(all[skip..<end])
     }
@@ -104,7 +117,10 @@ public struct ImageEvaluator {
                 var rank = 0
                 let l = sc_cross_entropy_rank(logits.pointer + j * V, V, ex.label, &rank)
                 guard l.isFinite else {
-                    throw ScalpelError.invalidData(path: ex.path, reason: "the model's logits for this image are not finite (NaN or infinite weights or activations); nothing was scored")
+                    throw ScalpelError.invalidData(
+                        path: ex.path,
+                        reason:
+                            "the model's logits for this image are not finite (NaN or infinite weights or activations); nothing was scored")
                 }
                 loss += l
                 if rank < 1 { top1 += 1 }
@@ -115,8 +131,9 @@ public struct ImageEvaluator {
             progress?(batch.count)
         }
         let n = Double(examples.count)
-        return Metrics(loss: loss / n, perplexity: exp(loss / n), top1: Double(top1) / n, top10: Double(top10) / n,
-                       top1Skip50: Double(top1) / n, predictions: examples.count, top5: Double(top5) / n)
+        return Metrics(
+            loss: loss / n, perplexity: exp(loss / n), top1: Double(top1) / n, top10: Double(top10) / n,
+            top1Skip50: Double(top1) / n, predictions: examples.count, top5: Double(top5) / n)
     }
 
     /// Statistics over every token (CLS and patches) of every image.

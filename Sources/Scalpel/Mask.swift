@@ -56,14 +56,15 @@ public struct Mask: Sendable, Equatable {
     public var lastStep: Int { Int(max(ffStep.max() ?? 0, attnStep.max() ?? 0)) }
 
     public func write(to path: String) throws {
-        try SafetensorsWriter.write([
-            TensorRecord(name: "ff", shape: ffShape, uint8s: ffStep.map { $0 != 0 ? 1 : 0 }),
-            TensorRecord(name: "attn", shape: attnShape, uint8s: attnStep.map { $0 != 0 ? 1 : 0 }),
-            TensorRecord(name: "ff_step", shape: ffShape, int32s: ffStep),
-            TensorRecord(name: "attn_step", shape: attnShape, int32s: attnStep),
-            TensorRecord(name: "ff_offset", shape: ffShape, floats: ffOffset),
-            TensorRecord(name: "attn_offset", shape: attnShape, floats: attnOffset),
-        ], metadata: ["format": "scalpel-mask"], to: path)
+        try SafetensorsWriter.write(
+            [
+                TensorRecord(name: "ff", shape: ffShape, uint8s: ffStep.map { $0 != 0 ? 1 : 0 }),
+                TensorRecord(name: "attn", shape: attnShape, uint8s: attnStep.map { $0 != 0 ? 1 : 0 }),
+                TensorRecord(name: "ff_step", shape: ffShape, int32s: ffStep),
+                TensorRecord(name: "attn_step", shape: attnShape, int32s: attnStep),
+                TensorRecord(name: "ff_offset", shape: ffShape, floats: ffOffset),
+                TensorRecord(name: "attn_offset", shape: attnShape, floats: attnOffset),
+            ], metadata: ["format": "scalpel-mask"], to: path)
     }
 
     public init(path: String, shape: ModelShape) throws {

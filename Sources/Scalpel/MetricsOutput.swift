@@ -7,24 +7,31 @@ import ScalpelTokenizers
 public enum MetricsTable {
     public static func render(_ rows: [(String, Metrics)]) -> String {
         let images = rows.contains { $0.1.top5 != nil }
-        let header = images ? ["data set", "loss", "top1", "top5", "images"]
-                            : ["data set", "loss", "perplexity", "top1", "top10", "top1_skip50", "predictions"]
+        let header =
+            images
+            ? ["data set", "loss", "top1", "top5", "images"]
+            : ["data set", "loss", "perplexity", "top1", "top10", "top1_skip50", "predictions"]
         var lines = [header]
         for (name, m) in rows {
             if images {
-                lines.append([name, String(format: "%.4f", m.loss), String(format: "%.2f%%", 100 * m.top1),
-                              String(format: "%.2f%%", 100 * (m.top5 ?? 0)), "\(m.predictions)"])
+                lines.append([
+                    name, String(format: "%.4f", m.loss), String(format: "%.2f%%", 100 * m.top1),
+                    String(format: "%.2f%%", 100 * (m.top5 ?? 0)), "\(m.predictions)",
+                ])
                 continue
             }
-            lines.append([name, String(format: "%.4f", m.loss), String(format: m.perplexity < 1e6 ? "%.3f" : "%.3e", m.perplexity),
-                          String(format: "%.2f%%", 100 * m.top1), String(format: "%.2f%%", 100 * m.top10),
-                          String(format: "%.2f%%", 100 * m.top1Skip50), "\(m.predictions)"])
+            lines.append([
+                name, String(format: "%.4f", m.loss), String(format: m.perplexity < 1e6 ? "%.3f" : "%.3e", m.perplexity),
+                String(format: "%.2f%%", 100 * m.top1), String(format: "%.2f%%", 100 * m.top10),
+                String(format: "%.2f%%", 100 * m.top1Skip50), "\(m.predictions)",
+            ])
         }
         let widths = (0..<header.count).map { c in lines.map { $0[c].count }.max()! }
         return lines.map { row in
             row.enumerated().map { c, cell in
-                c == 0 ? cell.padding(toLength: widths[c], withPad: " ", startingAt: 0)
-                       : String(repeating: " ", count: widths[c] - cell.count) + cell
+                c == 0
+                    ? cell.padding(toLength: widths[c], withPad: " ", startingAt: 0)
+                    : String(repeating: " ", count: widths[c] - cell.count) + cell
             }.joined(separator: "  ")
         }.joined(separator: "\n")
     }
@@ -35,8 +42,10 @@ public enum MetricsJSON {
     public static func write(_ rows: [(String, Metrics)], extra: [String: Any] = [:], to path: String) throws {
         var sets: [String: Any] = [:]
         for (name, m) in rows {
-            var entry: [String: Any] = ["loss": m.loss, "perplexity": m.perplexity, "top1": m.top1, "top10": m.top10,
-                                        "top1_skip50": m.top1Skip50, "predictions": m.predictions]
+            var entry: [String: Any] = [
+                "loss": m.loss, "perplexity": m.perplexity, "top1": m.top1, "top10": m.top10,
+                "top1_skip50": m.top1Skip50, "predictions": m.predictions,
+            ]
             if let top5 = m.top5 { entry["top5"] = top5 }
             sets[name] = entry
         }
@@ -51,7 +60,8 @@ extension LoadedModel {
     /// Throws, naming the folder, when the checkpoint is an encoder without its LM head.
     public func requireHead() throws {
         guard model.hasHead else {
-            throw ScalpelError.invalidFile(path: folder, reason: "the checkpoint has no LM head (an encoder alone); eval and prune need a model that predicts tokens")
+            throw ScalpelError.invalidFile(
+                path: folder, reason: "the checkpoint has no LM head (an encoder alone); eval and prune need a model that predicts tokens")
         }
     }
 

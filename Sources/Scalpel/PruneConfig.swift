@@ -65,8 +65,10 @@ public struct PruneConfig: Codable, Sendable, Equatable {
 
     /// Checks ranges and consistency; throws a one-line error.
     public func validate() throws {
-        for (name, v) in [("--ff-frac", ffFrac), ("--attn-frac", attnFrac), ("--ff-eps", ffEps), ("--attn-eps", attnEps),
-                          ("--stop-forget-drop", stopForgetDrop ?? 0), ("--max-retain-drop", maxRetainDrop ?? 0)] where !v.isFinite {
+        for (name, v) in [
+            ("--ff-frac", ffFrac), ("--attn-frac", attnFrac), ("--ff-eps", ffEps), ("--attn-eps", attnEps),
+            ("--stop-forget-drop", stopForgetDrop ?? 0), ("--max-retain-drop", maxRetainDrop ?? 0),
+        ] where !v.isFinite {
             throw ScalpelError.invalidArgument("\(name) must be a finite number (got \(v))")
         }
         if let v = stopForgetDrop, !(v > 0 && v <= 100) {
@@ -86,7 +88,9 @@ public struct PruneConfig: Codable, Sendable, Equatable {
         }
         if ffFrac == 0 && attnFrac == 0 { throw ScalpelError.invalidArgument("--ff-frac and --attn-frac are both 0: nothing to prune") }
         guard steps >= 1 else { throw ScalpelError.invalidArgument("--steps must be at least 1 (got \(steps))") }
-        guard collectTokens >= 1, evalTokens >= 1 else { throw ScalpelError.invalidArgument("--collect-tokens and --eval-tokens must be positive") }
+        guard collectTokens >= 1, evalTokens >= 1 else {
+            throw ScalpelError.invalidArgument("--collect-tokens and --eval-tokens must be positive")
+        }
         for (name, v) in [("--ff-eps", ffEps), ("--attn-eps", attnEps)] where !(v >= 0) {
             throw ScalpelError.invalidArgument("\(name) must be non-negative (got \(v))")
         }
@@ -96,7 +100,8 @@ public struct PruneConfig: Codable, Sendable, Equatable {
             throw ScalpelError.invalidArgument("--forget and --retain are the same data set (\(forget)): nothing would be selective")
         }
         if let fc = forgetClasses, let rc = retainClasses, !Set(fc).isDisjoint(with: rc) {
-            throw ScalpelError.invalidArgument("--forget-classes and --retain-classes share \(Set(fc).intersection(rc).sorted().joined(separator: ", "))")
+            throw ScalpelError.invalidArgument(
+                "--forget-classes and --retain-classes share \(Set(fc).intersection(rc).sorted().joined(separator: ", "))")
         }
     }
 }

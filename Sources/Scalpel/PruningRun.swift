@@ -49,7 +49,8 @@ public final class PruningRun {
         let existing = try History.load(folder: folder)
         let runJSON = folder + "/run.json"
         guard let recorded = (try? InputFile.jsonObject(runJSON))?["sha256"] as? [String: String] else {
-            throw ScalpelError.invalidFile(path: runJSON, reason: "missing or without the inputs' SHA-256: cannot check the inputs are unchanged")
+            throw ScalpelError.invalidFile(
+                path: runJSON, reason: "missing or without the inputs' SHA-256: cannot check the inputs are unchanged")
         }
         try RunInputs.verify(existing.config, recorded: recorded, runJSON: runJSON)
         let run = try PruningRun(config: existing.config, folder: folder, existing: existing, command: [])
@@ -66,10 +67,12 @@ public final class PruningRun {
         let shape = loaded.network.shape
         if config.offset == .mean {
             let m = loaded.network
-            let hasBias = (config.ffFrac == 0 || m.ffOutput(layer: 0).bias != nil)
+            let hasBias =
+                (config.ffFrac == 0 || m.ffOutput(layer: 0).bias != nil)
                 && (config.attnFrac == 0 || m.attentionOutput(layer: 0).bias != nil)
             guard hasBias else {
-                throw ScalpelError.invalidArgument("--offset mean needs output-projection biases, and \(config.model) has none (use --offset zero)")
+                throw ScalpelError.invalidArgument(
+                    "--offset mean needs output-projection biases, and \(config.model) has none (use --offset zero)")
             }
         }
         workload = try Workloads.make(config, loaded)
@@ -83,8 +86,9 @@ public final class PruningRun {
                 Pruner.replay(mask, onto: loaded.network)
             }
         } else {
-            history = History(config: config, steps: [], top1MaxDelta: nil, stopped: nil,
-                              totals: .init(ff: shape.layers * shape.ffWidth, attn: shape.layers * shape.heads * shape.headWidth))
+            history = History(
+                config: config, steps: [], top1MaxDelta: nil, stopped: nil,
+                totals: .init(ff: shape.layers * shape.ffWidth, attn: shape.layers * shape.heads * shape.headWidth))
             // the folder appears complete (run.json, history.json, masks) or not at all
             runFolder = try RunFolder.create(folder) { tmp in
                 try writeRunInfo(command: command, in: tmp)
@@ -98,9 +102,12 @@ public final class PruningRun {
         if history.steps.isEmpty {
             let start = Date()
             let metrics = try evaluate()
-            append(StepRecord(step: 0, pruned: .init(ff: 0, attn: 0), prunedPerLayer: .init(ff: mask.prunedPerLayer(.ff), attn: mask.prunedPerLayer(.attn)),
-                              thresholds: .init(ff: nil, attn: nil), metrics: metrics, scoreHistograms: nil, drops: drops(metrics),
-                              seconds: Date().timeIntervalSince(start)))
+            append(
+                StepRecord(
+                    step: 0, pruned: .init(ff: 0, attn: 0),
+                    prunedPerLayer: .init(ff: mask.prunedPerLayer(.ff), attn: mask.prunedPerLayer(.attn)),
+                    thresholds: .init(ff: nil, attn: nil), metrics: metrics, scoreHistograms: nil, drops: drops(metrics),
+                    seconds: Date().timeIntervalSince(start)))
             try save()
         }
         while history.stopped == nil {
@@ -146,12 +153,15 @@ public final class PruningRun {
         let metrics = try evaluate()
         let evaluated = Date()
         let d = drops(metrics)
-        var record = StepRecord(step: s, pruned: .init(ff: mask.prunedCount(.ff), attn: mask.prunedCount(.attn)),
-                                prunedPerLayer: .init(ff: mask.prunedPerLayer(.ff), attn: mask.prunedPerLayer(.attn)),
-                                thresholds: thresholds, metrics: metrics, scoreHistograms: histograms, drops: d,
-                                seconds: Date().timeIntervalSince(start))
-        record.phaseSeconds = ["collect": collected.timeIntervalSince(start), "select_prune": pruned.timeIntervalSince(collected),
-                               "evaluate": evaluated.timeIntervalSince(pruned)]
+        var record = StepRecord(
+            step: s, pruned: .init(ff: mask.prunedCount(.ff), attn: mask.prunedCount(.attn)),
+            prunedPerLayer: .init(ff: mask.prunedPerLayer(.ff), attn: mask.prunedPerLayer(.attn)),
+            thresholds: thresholds, metrics: metrics, scoreHistograms: histograms, drops: d,
+            seconds: Date().timeIntervalSince(start))
+        record.phaseSeconds = [
+            "collect": collected.timeIntervalSince(start), "select_prune": pruned.timeIntervalSince(collected),
+            "evaluate": evaluated.timeIntervalSince(pruned),
+        ]
         if let bound = config.maxRetainDrop, let r = d["retain"], r.top1 > bound {
             expand()
             undo.forEach(Pruner.revert)
@@ -170,9 +180,12 @@ public final class PruningRun {
     func statistics() throws -> (Statistics, Statistics) {
         if !config.recollect, let fixed = fixedStatistics { return fixed }
         let bar = ProgressBar(label: "collect", total: workload.collectionSize, enabled: showProgress && isatty(2) != 0)
-        let request = CollectionRequest(mask: mask, compacted: compaction, cache: statisticsCache,
-                                        prepareForward: { [unowned self] in prepareForward() }, log: log)
-        let result = (try workload.collect(.forget, request) { bar.advance($0) }, try workload.collect(.retain, request) { bar.advance($0) })
+        let request = CollectionRequest(
+            mask: mask, compacted: compaction, cache: statisticsCache,
+            prepareForward: { [unowned self] in prepareForward() }, log: log)
+        let result = (
+            try workload.collect(.forget, request) { bar.advance($0) }, try workload.collect(.retain, request) { bar.advance($0) }
+        )
         bar.finish()
         if !config.recollect { fixedStatistics = result }
         return result
@@ -201,14 +214,17 @@ public final class PruningRun {
     }
 
     /// The neurons of `kind` to prune at step `s`.
-    func select(_ kind: NeuronKind, forget: NeuronSums, retain: NeuronSums, step s: Int) -> (indices: [Int], threshold: Double?, scores: [Double]?) {
+    func select(_ kind: NeuronKind, forget: NeuronSums, retain: NeuronSums, step s: Int) -> (
+        indices: [Int], threshold: Double?, scores: [Double]?
+    ) {
         let frac = kind == .ff ? config.ffFrac : config.attnFrac
         guard frac > 0 else { return ([], nil, nil) }
         let metric = kind == .ff ? config.ffMetric : config.attnMetric
         let eps = kind == .ff ? config.ffEps : config.attnEps
         // random scores are drawn once per run when not recollecting, so one-shot random stays one ranking
-        let scores = Scores.compute(metric, forget: forget, retain: retain, eps: eps, seed: config.seed,
-                                    step: config.recollect ? s : 1, kind: kind)
+        let scores = Scores.compute(
+            metric, forget: forget, retain: retain, eps: eps, seed: config.seed,
+            step: config.recollect ? s : 1, kind: kind)
         let steps = mask.steps(kind)
         let shape = loaded.network.shape
         if kind == .attn && config.attnSelection != .neuron {
@@ -248,8 +264,10 @@ public final class PruningRun {
         history.updateMaxDelta()
         let f = r.metrics["forget"]!, t = r.metrics["retain"]!
         let df = r.drops["forget"]!.top1, dr = r.drops["retain"]!.top1
-        log(String(format: "step %2d  pruned ff %6d attn %6d  forget top1 %6.2f%% (drop %6.2f%%)  retain top1 %6.2f%% (drop %6.2f%%)  %.1fs",
-                   r.step, r.pruned.ff, r.pruned.attn, 100 * f.top1, df, 100 * t.top1, dr, r.seconds))
+        log(
+            String(
+                format: "step %2d  pruned ff %6d attn %6d  forget top1 %6.2f%% (drop %6.2f%%)  retain top1 %6.2f%% (drop %6.2f%%)  %.1fs",
+                r.step, r.pruned.ff, r.pruned.attn, 100 * f.top1, df, 100 * t.top1, dr, r.seconds))
     }
 
     /// Writes masks.safetensors, history.csv and history.json, each atomically (into `in`, by default the run folder).
@@ -264,13 +282,18 @@ public final class PruningRun {
     }
 
     func csv() -> String {
-        var lines = ["step,pruned_ff,pruned_attn,forget_loss,forget_top1,forget_top10,forget_top1_skip50,retain_loss,retain_top1,retain_top10,retain_top1_skip50,forget_top1_drop,retain_top1_drop,seconds"]
+        var lines = [
+            "step,pruned_ff,pruned_attn,forget_loss,forget_top1,forget_top10,forget_top1_skip50,retain_loss,retain_top1,retain_top10,retain_top1_skip50,forget_top1_drop,retain_top1_drop,seconds"
+        ]
         for r in history.steps {
             let f = r.metrics["forget"]!, t = r.metrics["retain"]!
-            lines.append([String(r.step), String(r.pruned.ff), String(r.pruned.attn),
-                          "\(f.loss)", "\(f.top1)", "\(f.top10)", "\(f.top1Skip50)",
-                          "\(t.loss)", "\(t.top1)", "\(t.top10)", "\(t.top1Skip50)",
-                          "\(r.drops["forget"]!.top1)", "\(r.drops["retain"]!.top1)", String(format: "%.3f", r.seconds)].joined(separator: ","))
+            lines.append(
+                [
+                    String(r.step), String(r.pruned.ff), String(r.pruned.attn),
+                    "\(f.loss)", "\(f.top1)", "\(f.top10)", "\(f.top1Skip50)",
+                    "\(t.loss)", "\(t.top1)", "\(t.top10)", "\(t.top1Skip50)",
+                    "\(r.drops["forget"]!.top1)", "\(r.drops["retain"]!.top1)", String(format: "%.3f", r.seconds),
+                ].joined(separator: ","))
         }
         return lines.joined(separator: "\n") + "\n"
     }

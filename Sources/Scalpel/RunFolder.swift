@@ -30,7 +30,8 @@ public final class RunFolder {
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             let holder = (try? String(contentsOfFile: lockPath, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
             close(fd)
-            throw ScalpelError.invalidArgument("\(path) is in use by pid \(holder.isEmpty ? "?" : holder) (another scalpel run on the same folder)")
+            throw ScalpelError.invalidArgument(
+                "\(path) is in use by pid \(holder.isEmpty ? "?" : holder) (another scalpel run on the same folder)")
         }
         ftruncate(fd, 0)
         let pid = "\(getpid())\n"
@@ -59,7 +60,11 @@ public final class RunFolder {
             let contents = (try? fm.contentsOfDirectory(atPath: path)) ?? []
             if !isDir.boolValue || !contents.isEmpty {
                 let isRun = fm.fileExists(atPath: path + "/history.json")
-                throw ScalpelError.invalidArgument("\(path) already exists" + (isRun ? " and holds a run: continue it with --resume \(path), or choose another --out" : " and is not an empty folder: choose another --out"))
+                throw ScalpelError.invalidArgument(
+                    "\(path) already exists"
+                        + (isRun
+                            ? " and holds a run: continue it with --resume \(path), or choose another --out"
+                            : " and is not an empty folder: choose another --out"))
             }
         }
         let url = URL(fileURLWithPath: path)
@@ -78,7 +83,9 @@ public final class RunFolder {
             try populate(tmp)
             // rename onto a missing or empty folder only: a concurrent start that got there first wins
             guard rename(tmp, path) == 0 else {
-                let reason = errno == ENOTEMPTY || errno == EEXIST ? "another run was created there at the same time" : String(cString: strerror(errno))
+                let reason =
+                    errno == ENOTEMPTY || errno == EEXIST
+                    ? "another run was created there at the same time" : String(cString: strerror(errno))
                 throw ScalpelError.invalidArgument("cannot create \(path): \(reason)")
             }
         } catch {
@@ -128,7 +135,9 @@ public enum RunInputs {
             let what = key.hasPrefix("model/") ? "model file" : "data file"
             let name = key.hasPrefix("model/") ? String(key.dropFirst(6)) : String(key.split(separator: ":", maxSplits: 1).last ?? "")
             let change = recorded[key] == nil ? "was added" : now[key] == nil ? "is gone" : "has changed"
-            throw ScalpelError.invalidArgument("cannot resume: \(what) \(name) \(change) since the run started (\(runJSON) records the SHA-256 of every input); start a new run instead")
+            throw ScalpelError.invalidArgument(
+                "cannot resume: \(what) \(name) \(change) since the run started (\(runJSON) records the SHA-256 of every input); start a new run instead"
+            )
         }
     }
 }

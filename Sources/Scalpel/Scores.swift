@@ -8,7 +8,9 @@ public enum ImportanceMetric: String, CaseIterable, Sendable, Codable {
     /// Parses a command-line value, listing the choices when it is unknown.
     public init(argument: String, option: String) throws {
         guard let m = ImportanceMetric(rawValue: argument) else {
-            throw ScalpelError.invalidArgument("\(option): unknown metric '\(argument)' (choose from \(ImportanceMetric.allCases.map(\.rawValue).joined(separator: ", ")))")
+            throw ScalpelError.invalidArgument(
+                "\(option): unknown metric '\(argument)' (choose from \(ImportanceMetric.allCases.map(\.rawValue).joined(separator: ", ")))"
+            )
         }
         self = m
     }
@@ -31,8 +33,10 @@ public enum Scores {
     /// `I_F / (I_R + eps)` for freq, abs, sqrt, rms and std; `|mean_F − mean_R|` for mean;
     /// for random, uniform noise in [0, 1) from a generator seeded by `seed` (and the kind, so
     /// FF and attention draws differ).
-    public static func compute(_ metric: ImportanceMetric, forget: NeuronSums, retain: NeuronSums, eps: Double,
-                               seed: UInt64, step: Int, kind: NeuronKind) -> [Double] {
+    public static func compute(
+        _ metric: ImportanceMetric, forget: NeuronSums, retain: NeuronSums, eps: Double,
+        seed: UInt64, step: Int, kind: NeuronKind
+    ) -> [Double] {
         switch metric {
         case .mean:
             let f = forget.mean, r = retain.mean

@@ -31,8 +31,10 @@ public enum Selection {
     }
 
     /// Head mode: scores of `[L, heads, dHead]` neurons → the neurons of the `k` best heads not already pruned.
-    public static func topHeads(_ k: Int, scores: [Double], headWidth: Int, by mode: AttentionSelection,
-                                excluding pruned: (Int) -> Bool) -> (indices: [Int], threshold: Double?) {
+    public static func topHeads(
+        _ k: Int, scores: [Double], headWidth: Int, by mode: AttentionSelection,
+        excluding pruned: (Int) -> Bool
+    ) -> (indices: [Int], threshold: Double?) {
         let heads = scores.count / headWidth
         var headScores = [Double](repeating: 0, count: heads)
         for h in 0..<heads {

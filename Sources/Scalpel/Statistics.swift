@@ -147,7 +147,9 @@ extension Statistics {
             let s = self[kind]
             for (name, values) in zip(NeuronSums.tensorNames, [s.count, s.sum, s.sumAbs, s.sumSqrt, s.sumSquares, s.countPositive]) {
                 if let bad = values.first(where: { !$0.isFinite }) {
-                    throw ScalpelError.invalidData(path: source, reason: "\(kind.rawValue).\(name) holds \(bad): the model's activations are not finite (NaN or infinite weights)")
+                    throw ScalpelError.invalidData(
+                        path: source,
+                        reason: "\(kind.rawValue).\(name) holds \(bad): the model's activations are not finite (NaN or infinite weights)")
                 }
             }
             for n in s.count where n < 0 || n != n.rounded() {
@@ -156,13 +158,19 @@ extension Statistics {
             for i in s.sum.indices {
                 let n = s.count[i / s.width]
                 guard s.sumAbs[i] >= 0, s.sumSqrt[i] >= 0, s.sumSquares[i] >= 0, s.countPositive[i] >= 0, s.countPositive[i] <= n,
-                      Swift.abs(s.sum[i]) <= s.sumAbs[i] * (1 + 1e-9) + 1e-300 else {
-                    throw ScalpelError.invalidData(path: source, reason: "\(kind.rawValue) sums of neuron \(i) are inconsistent (e.g. |sum| > sum of |a|, or more positive positions than positions)")
+                    Swift.abs(s.sum[i]) <= s.sumAbs[i] * (1 + 1e-9) + 1e-300
+                else {
+                    throw ScalpelError.invalidData(
+                        path: source,
+                        reason:
+                            "\(kind.rawValue) sums of neuron \(i) are inconsistent (e.g. |sum| > sum of |a|, or more positive positions than positions)"
+                    )
                 }
             }
         }
         if ff.count != attn.count {
-            throw ScalpelError.invalidData(path: source, reason: "ff.count and attn.count differ: the sums do not come from the same positions")
+            throw ScalpelError.invalidData(
+                path: source, reason: "ff.count and attn.count differ: the sums do not come from the same positions")
         }
     }
 
@@ -204,7 +212,11 @@ public final class StatisticsCollector: ActivationProbe {
         guard let neurons else { accumulate(&s, layer: layer, values: values); return }
         // compacted: column j is neuron neurons[j]; sum into a [1, live] scratch, then scatter-add
         var part = NeuronSums(shape: [1, neurons.count])
-        if !neurons.isEmpty { accumulate(&part, layer: 0, values: values) } else { part.count[0] += Double(rows.reduce(0) { $0 + $1.count }) }
+        if !neurons.isEmpty {
+            accumulate(&part, layer: 0, values: values)
+        } else {
+            part.count[0] += Double(rows.reduce(0) { $0 + $1.count })
+        }
         let base = layer * s.width
         s.count[layer] += part.count[0]
         for (j, neuron) in neurons.enumerated() {
@@ -223,29 +235,38 @@ public final class StatisticsCollector: ActivationProbe {
         s.count[layer] += Double(rows.reduce(0) { $0 + $1.count })
         let ranges = rows
         s.sum.withUnsafeMutableBufferPointer { sum in
-        s.sumAbs.withUnsafeMutableBufferPointer { sa in
-        s.sumSqrt.withUnsafeMutableBufferPointer { sq in
-        s.sumSquares.withUnsafeMutableBufferPointer { ss in
-        s.countPositive.withUnsafeMutableBufferPointer { cp in
-            let ptrs = (SendablePointer(sum.baseAddress! + base), SendablePointer(sa.baseAddress! + base),
-                        SendablePointer(sq.baseAddress! + base), SendablePointer(ss.baseAddress! + base),
-                        SendablePointer(cp.baseAddress! + base))
-            let blocks = (width + 255) / 256
-            Parallel.forEach(blocks) { b, _ in
-                let c0 = b * 256, c1 = Swift.min(width, c0 + 256)
-                for r in ranges {
-                    sc_accumulate_stats(values, width, r.lowerBound, r.upperBound, c0, c1,
+            s.sumAbs.withUnsafeMutableBufferPointer { sa in
+                s.sumSqrt.withUnsafeMutableBufferPointer { sq in
+                    s.sumSquares.withUnsafeMutableBufferPointer { ss in
+                        s.countPositive.withUnsafeMutableBufferPointer { cp in
+                            let ptrs = (
+                                SendablePointer(sum.baseAddress! + base), SendablePointer(sa.baseAddress! + base),
+                                SendablePointer(sq.baseAddress! + base), SendablePointer(ss.baseAddress! + base),
+                                SendablePointer(cp.baseAddress! + base)
+                            )
+                            let blocks = (width + 255) / 256
+                            Parallel.forEach(blocks) { b, _ in
+                                let c0 = b * 256, c1 = Swift.min(width, c0 + 256)
+                                for r in ranges {
+                                    sc_accumulate_stats(
+                                        values, width, r.lowerBound, r.upperBound, c0, c1,
                                         ptrs.0.pointer, ptrs.1.pointer, ptrs.2.pointer, ptrs.3.pointer, ptrs.4.pointer)
+                                }
+                            }
+                        }
+                    }
                 }
             }
-        } } } } }
+        }
     }
 }
 
 extension StatisticsCollector {
     /// Statistics over the input positions of the selection's predictions (METHOD.md §6), without the LM head.
-    public static func collect(_ model: LanguageModel, _ selection: WindowSelection, batchTokens: Int = 4096,
-                               progress: ((Int) -> Void)? = nil) -> Statistics {
+    public static func collect(
+        _ model: LanguageModel, _ selection: WindowSelection, batchTokens: Int = 4096,
+        progress: ((Int) -> Void)? = nil
+    ) -> Statistics {
         let collector = StatisticsCollector(shape: model.shape)
         for batch in Batches.pack(selection.windows, maxTokens: batchTokens) {
             var rows: [Range<Int>] = []

@@ -19,7 +19,9 @@ public struct StatisticsCache: Sendable {
         }
         // temporary files of writers that were killed
         for name in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] {
-            guard let r = name.range(of: ".tmp-"), let pid = Int32(name[r.upperBound...]), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            guard let r = name.range(of: ".tmp-"), let pid = Int32(name[r.upperBound...]), pid != getpid(), kill(pid, 0) != 0,
+                errno == ESRCH
+            else { continue }
             try? FileManager.default.removeItem(atPath: folder + "/" + name)
         }
     }
@@ -64,7 +66,9 @@ public struct StatisticsCache: Sendable {
         do {
             let st = try SafetensorsFile(path: file)
             guard st.metadata["key"] == key, st.metadata["checkpoint"] == checkpoint else { return .rejected("stored under another key") }
-            guard st.metadata["content_sha256"] == SHA256.hash(st.dataSection) else { return .rejected("content does not match its digest") }
+            guard st.metadata["content_sha256"] == SHA256.hash(st.dataSection) else {
+                return .rejected("content does not match its digest")
+            }
             let s = try Statistics(path: file)
             guard s.ff.shape == [shape.layers, shape.ffWidth], s.attn.shape == [shape.layers, shape.heads, shape.headWidth] else {
                 return .rejected("shapes do not fit the model")
@@ -82,10 +86,13 @@ public struct StatisticsCache: Sendable {
         let body = SafetensorsWriter.encode(records)
         let start = 8 + Int(body.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
         let content = body.withUnsafeBytes { SHA256.hash(UnsafeRawBufferPointer(rebasing: $0[start...])) }
-        try SafetensorsWriter.write(records, metadata: ["format": "scalpel-statistics", "checkpoint": checkpoint, "key": key,
-                                                        "content_sha256": content], to: path(key))
+        try SafetensorsWriter.write(
+            records,
+            metadata: [
+                "format": "scalpel-statistics", "checkpoint": checkpoint, "key": key,
+                "content_sha256": content,
+            ], to: path(key))
     }
-
 
     /// SHA-256 over a checkpoint: each of its files (sorted by name) with its name and digest.
     /// A folder contributes its `.json`, `.safetensors`, `.gguf`, `.txt` and `.model` files.

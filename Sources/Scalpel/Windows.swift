@@ -80,8 +80,10 @@ public struct WindowSelection: Sendable {
     /// Every token id must index the model's `vocabularySize` embedding rows: a tokenizer with
     /// more ids than the model has rows is an error naming the document, never an out-of-bounds read.
     /// Documents are tokenized only as far as the selected predictions reach.
-    public static func select(_ dataSet: DataSet, tokenizer: Tokenizer, context: Int, skip: Int, count: Int?,
-                              vocabularySize: Int, masking: MaskedLMCorruption? = nil, chunk: Int = 1 << 16) throws -> WindowSelection {
+    public static func select(
+        _ dataSet: DataSet, tokenizer: Tokenizer, context: Int, skip: Int, count: Int?,
+        vocabularySize: Int, masking: MaskedLMCorruption? = nil, chunk: Int = 1 << 16
+    ) throws -> WindowSelection {
         guard context >= 2 else { throw ScalpelError.invalidArgument("--context must be at least 2 (got \(context))") }
         guard skip >= 0 else { throw ScalpelError.invalidArgument("--skip must be non-negative (got \(skip))") }
         if let count, count <= 0 { throw ScalpelError.invalidArgument("--tokens must be positive (got \(count))") }
@@ -105,7 +107,8 @@ public struct WindowSelection: Sendable {
                 var w = Window(tokens: tokens, firstPrediction: next, predictions: 0..<0)
                 if let masking {
                     let m = masking.apply(w.tokens, window: windowIndex)
-                    w = Window(tokens: m.input, firstPrediction: next, predictions: 0..<0, maskedPositions: m.positions, maskedTargets: m.targets)
+                    w = Window(
+                        tokens: m.input, firstPrediction: next, predictions: 0..<0, maskedPositions: m.positions, maskedTargets: m.targets)
                 }
                 windowIndex += 1
                 let n = w.maskedPositions?.count ?? max(w.tokens.count - 1, 0)
@@ -114,14 +117,20 @@ public struct WindowSelection: Sendable {
                     for k in 0..<min(lo, n) { beforeCounts[w.target(k), default: 0] += 1 }
                 }
                 if lo < hi {
-                    windows.append(Window(tokens: w.tokens, firstPrediction: next, predictions: lo..<hi,
-                                          maskedPositions: w.maskedPositions, maskedTargets: w.maskedTargets))
+                    windows.append(
+                        Window(
+                            tokens: w.tokens, firstPrediction: next, predictions: lo..<hi,
+                            maskedPositions: w.maskedPositions, maskedTargets: w.maskedTargets))
                 }
                 next += n
             }
             try tokenizer.encode(doc, chunk: chunk) { ids in
                 if let bad = ids.first(where: { !(0..<vocabularySize).contains($0) }) {
-                    throw ScalpelError.invalidData(path: source, reason: "the tokenizer (\(tokenizer.path)) gives token id \(bad), but the model's embedding has \(vocabularySize) rows: tokenizer and model do not match")
+                    throw ScalpelError.invalidData(
+                        path: source,
+                        reason:
+                            "the tokenizer (\(tokenizer.path)) gives token id \(bad), but the model's embedding has \(vocabularySize) rows: tokenizer and model do not match"
+                    )
                 }
                 pending += ids
                 var used = 0
@@ -138,20 +147,26 @@ public struct WindowSelection: Sendable {
         if documents == 0 { throw ScalpelError.invalidData(path: dataSet.path, reason: "empty data set: no documents") }
         let available = next
         if let count, available < skip + count {
-            throw ScalpelError.invalidData(path: dataSet.path,
-                reason: "data set has \(available) predictions at context \(context), but predictions [\(skip), \(skip + count)) were asked for")
+            throw ScalpelError.invalidData(
+                path: dataSet.path,
+                reason:
+                    "data set has \(available) predictions at context \(context), but predictions [\(skip), \(skip + count)) were asked for"
+            )
         }
         if available <= skip {
-            throw ScalpelError.invalidData(path: dataSet.path,
-                reason: available == 0 ? "empty data set: no predictions (documents too short)"
-                                       : "data set has \(available) predictions at context \(context), none left after skipping \(skip)")
+            throw ScalpelError.invalidData(
+                path: dataSet.path,
+                reason: available == 0
+                    ? "empty data set: no predictions (documents too short)"
+                    : "data set has \(available) predictions at context \(context), none left after skipping \(skip)")
         }
         let selected = min(end, available) - skip
         var counts = beforeCounts
         if skip == 0 {
             for w in windows { for k in w.predictions { counts[w.target(k), default: 0] += 1 } }
         }
-        return WindowSelection(dataSet: dataSet.name, path: dataSet.path, windows: windows, skip: skip, count: selected, portionTargetCounts: counts)
+        return WindowSelection(
+            dataSet: dataSet.name, path: dataSet.path, windows: windows, skip: skip, count: selected, portionTargetCounts: counts)
     }
 }
 
@@ -159,7 +174,8 @@ extension MaskedLMCorruption {
     /// The corruption for `model` when it is a masked LM (nil for causal models).
     public static func forModel(_ model: LanguageModel, tokenizer: Tokenizer, seed: UInt64 = 0) -> MaskedLMCorruption? {
         guard case .masked(let maskToken) = model.task else { return nil }
-        return MaskedLMCorruption(maskToken: maskToken, vocabularySize: model.shape.vocabularySize,
-                                  specialTokens: tokenizer.specialTokenIDs, seed: seed)
+        return MaskedLMCorruption(
+            maskToken: maskToken, vocabularySize: model.shape.vocabularySize,
+            specialTokens: tokenizer.specialTokenIDs, seed: seed)
     }
 }

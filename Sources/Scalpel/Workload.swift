@@ -60,11 +60,13 @@ final class TextWorkload: Workload {
         let masking = MaskedLMCorruption.forModel(model, tokenizer: tokenizer, seed: config.seed)
         var portions: [DataRole: (collect: WindowSelection, evaluate: WindowSelection)] = [:]
         for role in DataRole.allCases {
-            let set = DataSet(name: role.rawValue, path: role == .forget ? config.forget : config.retain,
-                              textField: config.textField, extensions: config.extensions.map(Set.init))
+            let set = DataSet(
+                name: role.rawValue, path: role == .forget ? config.forget : config.retain,
+                textField: config.textField, extensions: config.extensions.map(Set.init))
             func select(_ skip: Int, _ count: Int) throws -> WindowSelection {
-                try WindowSelection.select(set, tokenizer: tokenizer, context: context, skip: skip, count: count,
-                                           vocabularySize: shape.vocabularySize, masking: masking)
+                try WindowSelection.select(
+                    set, tokenizer: tokenizer, context: context, skip: skip, count: count,
+                    vocabularySize: shape.vocabularySize, masking: masking)
             }
             portions[role] = (try select(0, config.collectTokens), try select(config.collectTokens, config.evalTokens))
         }
@@ -119,13 +121,16 @@ final class ImageWorkload: Workload {
         let folders: [DataRole: ImageFolder] = [
             .forget: ImageFolder(path: config.forget, classes: config.forgetClasses.map(Set.init)),
             // one folder for both: retain is every class not forgotten, unless named
-            .retain: ImageFolder(path: config.retain, classes: config.retainClasses.map(Set.init),
-                                 excluding: sameFolder && config.retainClasses == nil ? config.forgetClasses.map(Set.init) : nil),
+            .retain: ImageFolder(
+                path: config.retain, classes: config.retainClasses.map(Set.init),
+                excluding: sameFolder && config.retainClasses == nil ? config.forgetClasses.map(Set.init) : nil),
         ]
         var portions: [DataRole: (collect: [ImageExample], evaluate: [ImageExample])] = [:]
         for (role, folder) in folders {
-            portions[role] = (try folder.select(labels: classifier.labels, skip: 0, count: config.collectTokens),
-                              try folder.select(labels: classifier.labels, skip: config.collectTokens, count: config.evalTokens))
+            portions[role] = (
+                try folder.select(labels: classifier.labels, skip: 0, count: config.collectTokens),
+                try folder.select(labels: classifier.labels, skip: config.collectTokens, count: config.evalTokens)
+            )
         }
         self.portions = portions
     }

@@ -38,11 +38,13 @@ public enum BLAS {
                 guard count > 0 else { return }
                 if splitColumns {
                     let bStart = transposeB ? bp.pointer + start * ldb : bp.pointer + start
-                    gemm(m: m, n: count, k: k, a: ap.pointer, lda: lda, b: bStart, ldb: ldb, transposeB: transposeB,
-                         c: cp.pointer + start, ldc: ldc, bias: biasp.map { $0.pointer + start })
+                    gemm(
+                        m: m, n: count, k: k, a: ap.pointer, lda: lda, b: bStart, ldb: ldb, transposeB: transposeB,
+                        c: cp.pointer + start, ldc: ldc, bias: biasp.map { $0.pointer + start })
                 } else {
-                    gemm(m: count, n: n, k: k, a: ap.pointer + start * lda, lda: lda, b: b, ldb: ldb, transposeB: transposeB,
-                         c: cp.pointer + start * ldc, ldc: ldc, bias: biasp?.pointer)
+                    gemm(
+                        m: count, n: n, k: k, a: ap.pointer + start * lda, lda: lda, b: b, ldb: ldb, transposeB: transposeB,
+                        c: cp.pointer + start * ldc, ldc: ldc, bias: biasp?.pointer)
                 }
             }
             return
@@ -53,9 +55,10 @@ public enum BLAS {
             for r in 0..<m { (c + r * ldc).update(repeating: 0, count: n) }
         }
         if k == 0 { return }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-                    blasint(m), blasint(n), blasint(k), 1, a, blasint(lda), b, blasint(ldb),
-                    bias == nil ? 0 : 1, c, blasint(ldc))
+        cblas_sgemm(
+            CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+            blasint(m), blasint(n), blasint(k), 1, a, blasint(lda), b, blasint(ldb),
+            bias == nil ? 0 : 1, c, blasint(ldc))
     }
 
     /// y: [rows, out] = x: [rows, in] · weight: [out, in]ᵀ (+ bias: [out]).
@@ -64,7 +67,8 @@ public enum BLAS {
         weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, outFeatures: Int,
         into y: UnsafeMutablePointer<Float>
     ) {
-        gemm(m: rows, n: outFeatures, k: inFeatures, a: x, lda: inFeatures,
-             b: weight, ldb: inFeatures, transposeB: true, c: y, ldc: outFeatures, bias: bias)
+        gemm(
+            m: rows, n: outFeatures, k: inFeatures, a: x, lda: inFeatures,
+            b: weight, ldb: inFeatures, transposeB: true, c: y, ldc: outFeatures, bias: bias)
     }
 }

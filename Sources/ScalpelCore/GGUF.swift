@@ -6,10 +6,19 @@ public indirect enum GGUFValue {
     case int(Int), uint(UInt64), float(Double), bool(Bool), string(String), array([GGUFValue])
 
     public var int: Int? {
-        switch self { case .int(let v): return v; case .uint(let v): return Int(exactly: v); default: return nil }
+        switch self {
+        case .int(let v): return v;
+        case .uint(let v): return Int(exactly: v);
+        default: return nil
+        }
     }
     public var double: Double? {
-        switch self { case .float(let v): return v; case .int(let v): return Double(v); case .uint(let v): return Double(v); default: return nil }
+        switch self {
+        case .float(let v): return v;
+        case .int(let v): return Double(v);
+        case .uint(let v): return Double(v);
+        default: return nil
+        }
     }
     public var string: String? { if case .string(let s) = self { return s }; return nil }
     public var bool: Bool? { if case .bool(let b) = self { return b }; return nil }
@@ -40,8 +49,10 @@ public final class GGUFFile: @unchecked Sendable {
     static let blocks: [Int: (values: Int, bytes: Int)] = [
         0: (1, 4), 1: (1, 2), 30: (1, 2), 2: (32, 18), 3: (32, 20), 8: (32, 34), 12: (256, 144), 13: (256, 176), 14: (256, 210),
     ]
-    static let typeNames: [Int: String] = [0: "F32", 1: "F16", 30: "BF16", 2: "Q4_0", 3: "Q4_1", 6: "Q5_0", 7: "Q5_1", 8: "Q8_0",
-                                           10: "Q2_K", 11: "Q3_K", 12: "Q4_K", 13: "Q5_K", 14: "Q6_K"]
+    static let typeNames: [Int: String] = [
+        0: "F32", 1: "F16", 30: "BF16", 2: "Q4_0", 3: "Q4_1", 6: "Q5_0", 7: "Q5_1", 8: "Q8_0",
+        10: "Q2_K", 11: "Q3_K", 12: "Q4_K", 13: "Q5_K", 14: "Q6_K",
+    ]
 
     public init(path: String) throws {
         self.path = path
@@ -51,10 +62,16 @@ public final class GGUFFile: @unchecked Sendable {
         var cursor = 0
         func bad(_ reason: String) -> ScalpelError { .invalidFile(path: path, reason: reason) }
         func need(_ n: Int) throws {
-            guard n >= 0, cursor + n <= mapped.size else { throw bad("truncated GGUF header (needs \(cursor + n) bytes, file has \(mapped.size))") }
+            guard n >= 0, cursor + n <= mapped.size else {
+                throw bad("truncated GGUF header (needs \(cursor + n) bytes, file has \(mapped.size))")
+            }
         }
-        func u32() throws -> UInt32 { try need(4); defer { cursor += 4 }; return mapped.base.loadUnaligned(fromByteOffset: cursor, as: UInt32.self) }
-        func u64() throws -> UInt64 { try need(8); defer { cursor += 8 }; return mapped.base.loadUnaligned(fromByteOffset: cursor, as: UInt64.self) }
+        func u32() throws -> UInt32 {
+            try need(4); defer { cursor += 4 }; return mapped.base.loadUnaligned(fromByteOffset: cursor, as: UInt32.self)
+        }
+        func u64() throws -> UInt64 {
+            try need(8); defer { cursor += 8 }; return mapped.base.loadUnaligned(fromByteOffset: cursor, as: UInt64.self)
+        }
         /// A u64 count or size that must fit in `limit`.
         func size(_ what: String, limit: Int) throws -> Int {
             let v = try u64()
@@ -71,7 +88,8 @@ public final class GGUFFile: @unchecked Sendable {
             switch type {
             case 0: try need(1); defer { cursor += 1 }; return .uint(UInt64(mapped.base.load(fromByteOffset: cursor, as: UInt8.self)))
             case 1: try need(1); defer { cursor += 1 }; return .int(Int(mapped.base.load(fromByteOffset: cursor, as: Int8.self)))
-            case 2: try need(2); defer { cursor += 2 }; return .uint(UInt64(mapped.base.loadUnaligned(fromByteOffset: cursor, as: UInt16.self)))
+            case 2:
+                try need(2); defer { cursor += 2 }; return .uint(UInt64(mapped.base.loadUnaligned(fromByteOffset: cursor, as: UInt16.self)))
             case 3: try need(2); defer { cursor += 2 }; return .int(Int(mapped.base.loadUnaligned(fromByteOffset: cursor, as: Int16.self)))
             case 4: return .uint(UInt64(try u32()))
             case 5: return .int(Int(Int32(bitPattern: try u32())))
@@ -135,8 +153,9 @@ public final class GGUFFile: @unchecked Sendable {
         var expectedOffset = 0
         for (name, shape, type, offset) in infos {
             guard let block = GGUFFile.blocks[type] else {
-                throw ScalpelError.unsupported(path: path, field: "tensor type of '\(name)'", value: GGUFFile.typeNames[type] ?? "\(type)",
-                                               supported: ["F32", "F16", "BF16", "Q4_0", "Q4_1", "Q8_0", "Q4_K", "Q5_K", "Q6_K"])
+                throw ScalpelError.unsupported(
+                    path: path, field: "tensor type of '\(name)'", value: GGUFFile.typeNames[type] ?? "\(type)",
+                    supported: ["F32", "F16", "BF16", "Q4_0", "Q4_1", "Q8_0", "Q4_K", "Q5_K", "Q6_K"])
             }
             guard shape.allSatisfy({ $0 > 0 }), let count = CheckedSize.product(shape, limit: mapped.size * 32) else {
                 throw bad("tensor '\(name)' has an impossible shape \(shape) for a file of \(mapped.size) bytes")
@@ -146,8 +165,11 @@ public final class GGUFFile: @unchecked Sendable {
             }
             let bytes = count / block.values * block.bytes
             guard offset == expectedOffset else {
-                throw bad(offset % alignment != 0 ? "tensor '\(name)' offset \(offset) is not aligned to \(alignment) bytes"
-                                                  : "tensor '\(name)' is at offset \(offset), expected \(expectedOffset) (tensors must follow one another without overlap)")
+                throw bad(
+                    offset % alignment != 0
+                        ? "tensor '\(name)' offset \(offset) is not aligned to \(alignment) bytes"
+                        : "tensor '\(name)' is at offset \(offset), expected \(expectedOffset) (tensors must follow one another without overlap)"
+                )
             }
             guard let end = CheckedSize.add(dataOffset + offset, bytes), end <= mapped.size else {
                 throw bad("tensor '\(name)' lies outside the file (\(mapped.size) bytes); the file may be truncated")

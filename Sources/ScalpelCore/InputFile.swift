@@ -77,7 +77,9 @@ public enum InputFile {
                 start = i + 1
             }
             pending.append(contentsOf: block[start..<n])
-            guard pending.count < 1 << 31 else { throw ScalpelError.invalidFile(path: path, reason: "line \(number + 1) is longer than 2 GiB") }
+            guard pending.count < 1 << 31 else {
+                throw ScalpelError.invalidFile(path: path, reason: "line \(number + 1) is longer than 2 GiB")
+            }
         }
         if !pending.isEmpty { _ = try emit(pending) }
     }

@@ -19,7 +19,10 @@ public enum OutputPath {
         for input in inputs where !input.isEmpty {
             let source = resolved(input)
             if target == source || target.hasPrefix(source.hasSuffix("/") ? source : source + "/") {
-                throw ScalpelError.invalidArgument(target == source || FileManager.default.fileExists(atPath: target) ? "\(option) \(path) would overwrite the input \(input); choose another path" : "\(option) \(path) lies inside the input \(input), which must not change; choose another path")
+                throw ScalpelError.invalidArgument(
+                    target == source || FileManager.default.fileExists(atPath: target)
+                        ? "\(option) \(path) would overwrite the input \(input); choose another path"
+                        : "\(option) \(path) lies inside the input \(input), which must not change; choose another path")
             }
         }
         let parent = URL(fileURLWithPath: target).deletingLastPathComponent().path
@@ -28,7 +31,8 @@ public enum OutputPath {
             throw ScalpelError.invalidArgument("\(option) \(path): the folder \(parent) does not exist")
         }
         guard access(parent, W_OK) == 0 else {
-            throw ScalpelError.invalidArgument("\(option) \(path): the folder \(parent) is not writable (\(String(cString: strerror(errno))))")
+            throw ScalpelError.invalidArgument(
+                "\(option) \(path): the folder \(parent) is not writable (\(String(cString: strerror(errno))))")
         }
         if FileManager.default.fileExists(atPath: target, isDirectory: &isDir), !isDir.boolValue, access(target, W_OK) != 0 {
             throw ScalpelError.invalidArgument("\(option) \(path) exists and is not writable")

@@ -2,7 +2,7 @@ import Foundation
 import COpenBLAS
 import Synchronization
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Per-thread flag: set while the thread runs the body of a `Parallel.forEach`.

@@ -26,7 +26,8 @@ public enum Profile {
         let all = totals.values.reduce(0, +)
         var text = "profile (wall seconds per phase):\n"
         for (phase, s) in summary {
-            text += "  " + phase.padding(toLength: 12, withPad: " ", startingAt: 0)
+            text +=
+                "  " + phase.padding(toLength: 12, withPad: " ", startingAt: 0)
                 + String(format: "%8.3f  %5.1f%%\n", s, 100 * s / max(all, 1e-9))
         }
         FileHandle.standardError.write(Data(text.utf8))

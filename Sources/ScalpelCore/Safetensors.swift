@@ -43,7 +43,8 @@ public final class SafetensorsFile: @unchecked Sendable {
         headerLength = UInt64(littleEndian: headerLength)
         // the reference implementation's limit: a header of at most 100 MB
         guard headerLength <= 100_000_000, headerLength <= UInt64(file.size - 8) else {
-            throw bad("corrupt safetensors header: header length \(headerLength) exceeds file size \(file.size) (or the format's 100 MB limit)")
+            throw bad(
+                "corrupt safetensors header: header length \(headerLength) exceeds file size \(file.size) (or the format's 100 MB limit)")
         }
         dataOffset = 8 + Int(headerLength)
         let headerData = Data(file.bytes(8, Int(headerLength)))
@@ -60,15 +61,18 @@ public final class SafetensorsFile: @unchecked Sendable {
             if name == "__metadata__" {
                 guard let entries = value as? [String: Any] else { throw bad("corrupt safetensors header: __metadata__ is not an object") }
                 for (k, v) in entries {
-                    guard let text = v as? String else { throw bad("corrupt safetensors header: __metadata__ value '\(k)' is not a string") }
+                    guard let text = v as? String else {
+                        throw bad("corrupt safetensors header: __metadata__ value '\(k)' is not a string")
+                    }
                     metadata[k] = text
                 }
                 continue
             }
             guard let entry = value as? [String: Any],
-                  let dtypeName = entry["dtype"] as? String,
-                  let shapeAny = entry["shape"] as? [Any],
-                  let offsets = entry["data_offsets"] as? [Any], offsets.count == 2 else {
+                let dtypeName = entry["dtype"] as? String,
+                let shapeAny = entry["shape"] as? [Any],
+                let offsets = entry["data_offsets"] as? [Any], offsets.count == 2
+            else {
                 throw bad("corrupt safetensors header: entry '\(name)' lacks dtype, shape or data_offsets")
             }
             guard let dtype = DType(rawValue: dtypeName) else {
@@ -90,7 +94,8 @@ public final class SafetensorsFile: @unchecked Sendable {
                 throw bad("tensor '\(name)' has an impossible shape \(shape)")
             }
             guard range[1] >= range[0], range[1] <= dataSize else {
-                throw bad("tensor '\(name)' data range \(range) lies outside the data section (\(dataSize) bytes); the file may be truncated")
+                throw bad(
+                    "tensor '\(name)' data range \(range) lies outside the data section (\(dataSize) bytes); the file may be truncated")
             }
             guard range[1] - range[0] == expected else {
                 throw bad("tensor '\(name)' holds \(range[1] - range[0]) bytes, but \(dtype.rawValue) \(shape) needs \(expected)")
@@ -101,8 +106,10 @@ public final class SafetensorsFile: @unchecked Sendable {
         var end = 0
         for t in tensors.values.sorted(by: { ($0.start, $0.end) < ($1.start, $1.end) }) {
             guard t.start == end else {
-                throw bad(t.start < end ? "tensor '\(t.name)' overlaps another tensor's bytes (starts at \(t.start), before \(end))"
-                                        : "tensor data has a gap before tensor '\(t.name)' (bytes \(end)..<\(t.start) belong to no tensor)")
+                throw bad(
+                    t.start < end
+                        ? "tensor '\(t.name)' overlaps another tensor's bytes (starts at \(t.start), before \(end))"
+                        : "tensor data has a gap before tensor '\(t.name)' (bytes \(end)..<\(t.start) belong to no tensor)")
             }
             end = t.end
         }
@@ -143,7 +150,8 @@ public final class SafetensorsFile: @unchecked Sendable {
         case .f64:
             for i in 0..<n { out[i] = Float(raw.loadUnaligned(fromByteOffset: 8 * i, as: Double.self)) }
         default:
-            throw ScalpelError.invalidFile(path: path, reason: "tensor '\(name)' has dtype \(info.dtype.rawValue), expected a floating-point type")
+            throw ScalpelError.invalidFile(
+                path: path, reason: "tensor '\(name)' has dtype \(info.dtype.rawValue), expected a floating-point type")
         }
         return t
     }
@@ -159,7 +167,9 @@ public final class SafetensorsFile: @unchecked Sendable {
         case .i16: return (0..<n).map { Int(raw.loadUnaligned(fromByteOffset: 2 * $0, as: Int16.self)) }
         case .i8: return (0..<n).map { Int(raw.load(fromByteOffset: $0, as: Int8.self)) }
         case .u8, .bool: return (0..<n).map { Int(raw.load(fromByteOffset: $0, as: UInt8.self)) }
-        default: throw ScalpelError.invalidFile(path: path, reason: "tensor '\(name)' has dtype \(info.dtype.rawValue), expected an integer type")
+        default:
+            throw ScalpelError.invalidFile(
+                path: path, reason: "tensor '\(name)' has dtype \(info.dtype.rawValue), expected an integer type")
         }
     }
 }
@@ -205,7 +215,9 @@ public enum SafetensorsWriter {
         var offset = 0
         for e in entries {
             let shape = e.shape.map(String.init).joined(separator: ",")
-            parts.append("\(jsonString(e.name)):{\"dtype\":\"\(e.dtype.rawValue)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + e.bytes)]}")
+            parts.append(
+                "\(jsonString(e.name)):{\"dtype\":\"\(e.dtype.rawValue)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + e.bytes)]}"
+            )
             offset += e.bytes
         }
         var json = Data(("{" + parts.joined(separator: ",") + "}").utf8)

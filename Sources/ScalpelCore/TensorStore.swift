@@ -30,7 +30,8 @@ public final class TensorStore: TensorSource, @unchecked Sendable {
             try add(SafetensorsFile(path: single))
         } else if fm.fileExists(atPath: index) {
             guard let map = try InputFile.jsonObject(index, limit: 1 << 28)["weight_map"] as? [String: String] else {
-                throw ScalpelError.invalidFile(path: index, reason: "expected a JSON object with a \"weight_map\" of tensor name to shard file")
+                throw ScalpelError.invalidFile(
+                    path: index, reason: "expected a JSON object with a \"weight_map\" of tensor name to shard file")
             }
             for shard in Set(map.values).sorted() {
                 // shards are files of the checkpoint folder itself: no paths out of it
@@ -47,9 +48,14 @@ public final class TensorStore: TensorSource, @unchecked Sendable {
                 throw ScalpelError.invalidFile(path: index, reason: "maps tensor '\(name)' to '\(shard)', which does not contain it")
             }
         } else if fm.fileExists(atPath: (folder as NSString).appendingPathComponent("pytorch_model.bin")) {
-            throw ScalpelError.invalidFile(path: folder, reason: "has only pytorch_model.bin (a pickle); Scalpel reads safetensors: convert with transformers' save_pretrained(..., safe_serialization=True)")
+            throw ScalpelError.invalidFile(
+                path: folder,
+                reason:
+                    "has only pytorch_model.bin (a pickle); Scalpel reads safetensors: convert with transformers' save_pretrained(..., safe_serialization=True)"
+            )
         } else {
-            throw ScalpelError.invalidFile(path: folder, reason: "no model.safetensors or model.safetensors.index.json in the checkpoint folder")
+            throw ScalpelError.invalidFile(
+                path: folder, reason: "no model.safetensors or model.safetensors.index.json in the checkpoint folder")
         }
     }
 

@@ -43,10 +43,12 @@ public final class BERT: LanguageModel, StackBacked {
         let padID = try c.int("pad_token_id", 1)
         positionOffset = flavor == .roberta ? padID + 1 : 0
         guard positionOffset >= 0, positionOffset < P - 1 else {
-            throw ScalpelError.invalidFile(path: configPath, reason: "pad_token_id \(padID) leaves no positions of max_position_embeddings \(P)")
+            throw ScalpelError.invalidFile(
+                path: configPath, reason: "pad_token_id \(padID) leaves no positions of max_position_embeddings \(P)")
         }
-        shape = ModelShape(layers: L, ffWidth: f, heads: heads, headWidth: d / heads, vocabularySize: V,
-                           maxPositions: P - positionOffset)
+        shape = ModelShape(
+            layers: L, ffWidth: f, heads: heads, headWidth: d / heads, vocabularySize: V,
+            maxPositions: P - positionOffset)
         let candidates = flavor == .roberta ? ["roberta.", ""] : ["bert.", ""]
         prefix = candidates.first { store.contains($0 + "embeddings.word_embeddings.weight") } ?? candidates[0]
         let p = prefix
@@ -54,38 +56,49 @@ public final class BERT: LanguageModel, StackBacked {
         func linear(_ name: String, _ out: Int, _ inF: Int) throws -> Linear {
             Linear(weight: try t(name + ".weight", [out, inF]), bias: try t(name + ".bias", [out]))
         }
-        func norm(_ name: String) throws -> Norm { .layer(weight: try t(name + ".weight", [d]), bias: try t(name + ".bias", [d]), eps: eps) }
+        func norm(_ name: String) throws -> Norm {
+            .layer(weight: try t(name + ".weight", [d]), bias: try t(name + ".bias", [d]), eps: eps)
+        }
         wordEmbeddings = try t(p + "embeddings.word_embeddings.weight", [V, d])
         positionEmbeddings = try t(p + "embeddings.position_embeddings.weight", [P, d])
         let types = try c.int("type_vocab_size", 2)
         guard (0...ConfigReader.sizeLimit).contains(types) else {
-            throw ScalpelError.invalidFile(path: configPath, reason: "type_vocab_size \(types) must be between 0 and \(ConfigReader.sizeLimit)")
+            throw ScalpelError.invalidFile(
+                path: configPath, reason: "type_vocab_size \(types) must be between 0 and \(ConfigReader.sizeLimit)")
         }
         tokenTypeEmbeddings = types > 0 ? try t(p + "embeddings.token_type_embeddings.weight", [types, d]) : nil
         embeddingNorm = try norm(p + "embeddings.LayerNorm")
         var layers: [TransformerLayer] = []
         for i in 0..<L {
             let l = p + "encoder.layer.\(i)."
-            layers.append(TransformerLayer(
-                attentionNorm: try norm(l + "attention.output.LayerNorm"), mlpNorm: try norm(l + "output.LayerNorm"),
-                qkv: .stacked([try linear(l + "attention.self.query", d, d), try linear(l + "attention.self.key", d, d),
-                               try linear(l + "attention.self.value", d, d)]),
-                out: try linear(l + "attention.output.dense", d, d),
-                up: try linear(l + "intermediate.dense", f, d), down: try linear(l + "output.dense", d, f)))
+            layers.append(
+                TransformerLayer(
+                    attentionNorm: try norm(l + "attention.output.LayerNorm"), mlpNorm: try norm(l + "output.LayerNorm"),
+                    qkv: .stacked([
+                        try linear(l + "attention.self.query", d, d), try linear(l + "attention.self.key", d, d),
+                        try linear(l + "attention.self.value", d, d),
+                    ]),
+                    out: try linear(l + "attention.output.dense", d, d),
+                    up: try linear(l + "intermediate.dense", f, d), down: try linear(l + "output.dense", d, f)))
         }
-        stack = TransformerStack(layers: layers, dModel: d, ffWidth: f,
-                                 attention: .blocks(heads: heads, kvHeads: heads, headWidth: d / heads),
-                                 placement: .post, activation: activation, causal: false)
-        headNames = flavor == .roberta
+        stack = TransformerStack(
+            layers: layers, dModel: d, ffWidth: f,
+            attention: .blocks(heads: heads, kvHeads: heads, headWidth: d / heads),
+            placement: .post, activation: activation, causal: false)
+        headNames =
+            flavor == .roberta
             ? ("lm_head.dense", "lm_head.layer_norm", "lm_head.bias")
             : ("cls.predictions.transform.dense", "cls.predictions.transform.LayerNorm", "cls.predictions.bias")
         if store.contains(headNames.dense + ".weight") {
             let headActivation = flavor == .roberta ? Activation.gelu : activation
-            head = (try linear(headNames.dense, d, d), headActivation,
-                    .layer(weight: try t(headNames.norm + ".weight", [d]), bias: try t(headNames.norm + ".bias", [d]), eps: eps),
-                    wordEmbeddings, try t(headNames.bias, [V]))
+            head = (
+                try linear(headNames.dense, d, d), headActivation,
+                .layer(weight: try t(headNames.norm + ".weight", [d]), bias: try t(headNames.norm + ".bias", [d]), eps: eps),
+                wordEmbeddings, try t(headNames.bias, [V])
+            )
             guard let maskToken else {
-                throw ScalpelError.invalidFile(path: configPath, reason: "the checkpoint has an MLM head but its tokenizer has no mask token")
+                throw ScalpelError.invalidFile(
+                    path: configPath, reason: "the checkpoint has an MLM head but its tokenizer has no mask token")
             }
             task = .masked(maskToken: maskToken)
         } else {
@@ -122,11 +135,12 @@ public final class BERT: LanguageModel, StackBacked {
         Linear(weight: head.decoder, bias: head.bias)(h.pointer, rows: rows, into: logits)
     }
 
-
     public func stateDict() -> [(name: String, tensor: Tensor)] {
         let p = prefix, d = dModel
-        var out: [(name: String, tensor: Tensor)] = [(p + "embeddings.word_embeddings.weight", wordEmbeddings),
-                                                    (p + "embeddings.position_embeddings.weight", positionEmbeddings)]
+        var out: [(name: String, tensor: Tensor)] = [
+            (p + "embeddings.word_embeddings.weight", wordEmbeddings),
+            (p + "embeddings.position_embeddings.weight", positionEmbeddings),
+        ]
         if let tokenTypeEmbeddings { out.append((p + "embeddings.token_type_embeddings.weight", tokenTypeEmbeddings)) }
         out += embeddingNorm.tensors(p + "embeddings.LayerNorm")
         for (i, layer) in stack.layers.enumerated() {

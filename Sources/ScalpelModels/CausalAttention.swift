@@ -12,7 +12,9 @@ public enum CausalAttention {
         /// Distance between successive heads' q (and k, v) inside a row: headWidth when q, k, v
         /// are separate blocks, 3·headWidth when each head holds its q, k, v together (GPT-NeoX).
         public var headStride: Int
-        public init(rowStride: Int, qOffset: Int, kOffset: Int, vOffset: Int, heads: Int, kvHeads: Int, headWidth: Int, headStride: Int? = nil) {
+        public init(
+            rowStride: Int, qOffset: Int, kOffset: Int, vOffset: Int, heads: Int, kvHeads: Int, headWidth: Int, headStride: Int? = nil
+        ) {
             self.rowStride = rowStride; self.qOffset = qOffset; self.kOffset = kOffset; self.vOffset = vOffset
             self.heads = heads; self.kvHeads = kvHeads; self.headWidth = headWidth
             self.headStride = headStride ?? headWidth
@@ -20,8 +22,9 @@ public enum CausalAttention {
 
         /// q, then k, then v, each heads × headWidth (kv: kvHeads × headWidth) wide.
         public static func blocks(heads: Int, kvHeads: Int, headWidth: Int) -> Layout {
-            Layout(rowStride: (heads + 2 * kvHeads) * headWidth, qOffset: 0, kOffset: heads * headWidth,
-                   vOffset: (heads + kvHeads) * headWidth, heads: heads, kvHeads: kvHeads, headWidth: headWidth)
+            Layout(
+                rowStride: (heads + 2 * kvHeads) * headWidth, qOffset: 0, kOffset: heads * headWidth,
+                vOffset: (heads + kvHeads) * headWidth, heads: heads, kvHeads: kvHeads, headWidth: headWidth)
         }
     }
 

@@ -44,7 +44,8 @@ extension TransformerStack {
         }
         prunedHeads = nil
         guard let pruned else { return }
-        precondition(pruned.ff.count == layers.count && pruned.heads.count == layers.count, "pruned neurons do not match the model's layers")
+        precondition(
+            pruned.ff.count == layers.count && pruned.heads.count == layers.count, "pruned neurons do not match the model's layers")
         for i in layers.indices {
             let mask = pruned.ff[i]
             let live = (0..<ffWidth).filter { !mask[$0] }.map(Int32.init)
@@ -89,16 +90,18 @@ extension TransformerStack {
         let w = c.live * dh, ld = 3 * w
         guard w > 0 else { return }
         for part in 0..<3 {
-            BLAS.gemm(m: n, n: w, k: d, a: input.pointer, lda: d, b: layer.qkv.weight.pointer + part * H * dh * d, ldb: d,
-                      transposeB: true, c: qkv.pointer + part * w, ldc: ld, bias: layer.qkv.bias.map { $0.pointer + part * H * dh })
+            BLAS.gemm(
+                m: n, n: w, k: d, a: input.pointer, lda: d, b: layer.qkv.weight.pointer + part * H * dh * d, ldb: d,
+                transposeB: true, c: qkv.pointer + part * w, ldc: ld, bias: layer.qkv.bias.map { $0.pointer + part * H * dh })
         }
     }
 
     // attn: [n, live·dh] → o: [n, dOut] through the first live·dh columns of the (reordered) output projection.
     func compactedOut(_ layer: TransformerLayer, _ c: HeadCompaction, input: Tensor, rows n: Int, into o: Tensor) {
         let w = c.live * attention.headWidth, dOut = layer.out.outFeatures
-        BLAS.gemm(m: n, n: dOut, k: w, a: input.pointer, lda: max(w, 1), b: layer.out.weight.pointer, ldb: layer.out.inFeatures,
-                  transposeB: true, c: o.pointer, ldc: dOut, bias: layer.out.bias?.pointer)
+        BLAS.gemm(
+            m: n, n: dOut, k: w, a: input.pointer, lda: max(w, 1), b: layer.out.weight.pointer, ldb: layer.out.inFeatures,
+            transposeB: true, c: o.pointer, ldc: dOut, bias: layer.out.bias?.pointer)
     }
 
     private func inverse(_ order: [Int32]) -> [Int32] {
@@ -124,30 +127,39 @@ extension TransformerStack {
 
     // input: [n, d] → output: [n, dOut] through the `live` first (unpruned) FF neurons only:
     // up rows [0, live) (and [f, f + live) when gated), activation, probe, down columns [0, live).
-    func compactedMLP(_ layer: TransformerLayer, layer i: Int, _ c: FFCompaction, input: Tensor, rows n: Int,
-                      upOut: Tensor?, ff: Tensor, into output: Tensor, probe: ActivationProbe?) {
+    func compactedMLP(
+        _ layer: TransformerLayer, layer i: Int, _ c: FFCompaction, input: Tensor, rows n: Int,
+        upOut: Tensor?, ff: Tensor, into output: Tensor, probe: ActivationProbe?
+    ) {
         let f = ffWidth, live = c.live
         let d = layer.up.inFeatures, dOut = layer.down.outFeatures
         Profile.measure("up") {
             if gated, let upOut {
                 // upOut: [n, 2·live] = gate part | up part, so sc_gated reads it as a [n, 2·live] gate/up matrix
                 for half in 0..<2 {
-                    BLAS.gemm(m: n, n: live, k: d, a: input.pointer, lda: d, b: layer.up.weight.pointer + half * f * d, ldb: d,
-                              transposeB: true, c: upOut.pointer + half * live, ldc: 2 * live,
-                              bias: layer.up.bias.map { $0.pointer + half * f })
+                    BLAS.gemm(
+                        m: n, n: live, k: d, a: input.pointer, lda: d, b: layer.up.weight.pointer + half * f * d, ldb: d,
+                        transposeB: true, c: upOut.pointer + half * live, ldc: 2 * live,
+                        bias: layer.up.bias.map { $0.pointer + half * f })
                 }
             } else {
-                BLAS.gemm(m: n, n: live, k: d, a: input.pointer, lda: d, b: layer.up.weight.pointer, ldb: d,
-                          transposeB: true, c: ff.pointer, ldc: live, bias: layer.up.bias?.pointer)
+                BLAS.gemm(
+                    m: n, n: live, k: d, a: input.pointer, lda: d, b: layer.up.weight.pointer, ldb: d,
+                    transposeB: true, c: ff.pointer, ldc: live, bias: layer.up.bias?.pointer)
             }
         }
         Profile.measure("activation") {
-            if gated, let upOut { sc_gated(upOut.pointer, ff.pointer, n, live, activation.gatedKind) } else { activation.apply(ff.pointer, count: n * live) }
+            if gated, let upOut {
+                sc_gated(upOut.pointer, ff.pointer, n, live, activation.gatedKind)
+            } else {
+                activation.apply(ff.pointer, count: n * live)
+            }
         }
         Profile.measure("probe") { probe?.observeFF(layer: i, values: ff.pointer, rows: n, neurons: c.liveNeurons) }
         Profile.measure("down") {
-            BLAS.gemm(m: n, n: dOut, k: live, a: ff.pointer, lda: max(live, 1), b: layer.down.weight.pointer, ldb: f,
-                      transposeB: true, c: output.pointer, ldc: dOut, bias: layer.down.bias?.pointer)
+            BLAS.gemm(
+                m: n, n: dOut, k: live, a: ff.pointer, lda: max(live, 1), b: layer.down.weight.pointer, ldb: f,
+                transposeB: true, c: output.pointer, ldc: dOut, bias: layer.down.bias?.pointer)
         }
     }
 }

@@ -22,7 +22,8 @@ public struct ConfigReader {
             return fallback
         }
         guard let n = v as? NSNumber, !isBoolean(n), case let d = n.doubleValue, d == d.rounded(), Swift.abs(d) < 9.0e15,
-              let i = Int(exactly: d) else { throw wrong(key, "Int") }
+            let i = Int(exactly: d)
+        else { throw wrong(key, "Int") }
         return i
     }
 
@@ -59,7 +60,10 @@ public struct ConfigReader {
     /// An explicit `null` is an error: transformers reads it as None (falsy), not as the default.
     public func bool(_ key: String, _ fallback: Bool) throws -> Bool {
         guard let v = json[key] else { return fallback }
-        if v is NSNull { throw ScalpelError.invalidFile(path: path, reason: "field '\(key)' is null; give true or false, or leave it out for the default") }
+        if v is NSNull {
+            throw ScalpelError.invalidFile(
+                path: path, reason: "field '\(key)' is null; give true or false, or leave it out for the default")
+        }
         guard let n = v as? NSNumber, isBoolean(n) else { throw wrong(key, "Bool") }
         let b = n.boolValue
         return b
@@ -67,7 +71,9 @@ public struct ConfigReader {
 
     public func string(_ key: String, _ fallback: String) throws -> String {
         guard let v = json[key] else { return fallback }
-        if v is NSNull { throw ScalpelError.invalidFile(path: path, reason: "field '\(key)' is null; give a string, or leave it out for the default") }
+        if v is NSNull {
+            throw ScalpelError.invalidFile(path: path, reason: "field '\(key)' is null; give a string, or leave it out for the default")
+        }
         guard let s = v as? String else { throw wrong(key, "String") }
         return s
     }

@@ -18,18 +18,23 @@ public enum GGUFCheckpoint {
             throw ScalpelError.unsupported(path: path, field: "general.architecture", value: arch, supported: architectures)
         }
         func int(_ key: String) throws -> Int {
-            guard let v = m["\(arch).\(key)"]?.int else { throw ScalpelError.invalidFile(path: path, reason: "GGUF metadata lacks \(arch).\(key)") }
+            guard let v = m["\(arch).\(key)"]?.int else {
+                throw ScalpelError.invalidFile(path: path, reason: "GGUF metadata lacks \(arch).\(key)")
+            }
             return v
         }
         let d = try int("embedding_length"), heads = try int("attention.head_count")
         guard d > 0, heads > 0 else {
-            throw ScalpelError.invalidFile(path: path, reason: "GGUF metadata \(arch).embedding_length \(d) and \(arch).attention.head_count \(heads) must be positive")
+            throw ScalpelError.invalidFile(
+                path: path, reason: "GGUF metadata \(arch).embedding_length \(d) and \(arch).attention.head_count \(heads) must be positive"
+            )
         }
         let kvHeads = m["\(arch).attention.head_count_kv"]?.int ?? heads
         let tokens = m["tokenizer.ggml.tokens"]?.array ?? []
         let vocab = m["\(arch).vocab_size"]?.int ?? tokens.count
         var config: [String: Any] = [
-            "model_type": arch, "architectures": [arch == "qwen2" ? "Qwen2ForCausalLM" : arch == "mistral" ? "MistralForCausalLM" : "LlamaForCausalLM"],
+            "model_type": arch,
+            "architectures": [arch == "qwen2" ? "Qwen2ForCausalLM" : arch == "mistral" ? "MistralForCausalLM" : "LlamaForCausalLM"],
             "hidden_size": d, "intermediate_size": try int("feed_forward_length"), "num_hidden_layers": try int("block_count"),
             "num_attention_heads": heads, "num_key_value_heads": kvHeads, "vocab_size": vocab,
             "max_position_embeddings": try int("context_length"),
@@ -48,7 +53,8 @@ public enum GGUFCheckpoint {
         let tokenizerJSON = try tokenizer(m, path: path)
         let tokenizer = try tokenizerJSON.map { try Tokenizer(json: $0, path: path) }
         let model = try Llama(json: config, store: source, configPath: configPath, modelType: arch)
-        return LoadedModel(network: model, tokenizer: tokenizer, preprocessor: nil, folder: path, modelType: arch, tokenizerJSON: tokenizerJSON)
+        return LoadedModel(
+            network: model, tokenizer: tokenizer, preprocessor: nil, folder: path, modelType: arch, tokenizerJSON: tokenizerJSON)
     }
 
     /// The tokenizer of a GGUF file (which may hold only a vocabulary), or nil when it has none.
@@ -68,20 +74,25 @@ public enum GGUFCheckpoint {
         let tokens = (m["tokenizer.ggml.tokens"]?.array ?? []).map { $0.string ?? "" }
         let types = (m["tokenizer.ggml.token_type"]?.array ?? []).map { $0.int ?? 1 }
         guard types.isEmpty || types.count == tokens.count else {
-            throw ScalpelError.invalidFile(path: path, reason: "tokenizer.ggml.token_type has \(types.count) entries for \(tokens.count) tokens")
+            throw ScalpelError.invalidFile(
+                path: path, reason: "tokenizer.ggml.token_type has \(types.count) entries for \(tokens.count) tokens")
         }
         var vocab: [String: Int] = [:]
         for (i, t) in tokens.enumerated() where vocab[t] == nil { vocab[t] = i }
         // unknown (2) and control (3) tokens are special added tokens; user-defined (4) ones plain added tokens
         var added: [[String: Any]] = []
         for (i, t) in types.enumerated() where (kind == "llama" && t == 2) || t == 3 || t == 4 {
-            added.append(["id": i, "content": tokens[i], "single_word": false, "lstrip": false, "rstrip": false,
-                          "normalized": false, "special": t != 4])
+            added.append([
+                "id": i, "content": tokens[i], "single_word": false, "lstrip": false, "rstrip": false,
+                "normalized": false, "special": t != 4,
+            ])
         }
         var single: [[String: Any]] = [["Sequence": ["id": "A", "type_id": 0]]]
         var specials: [String: Any] = [:]
         let bosDefault = kind == "llama"
-        if m["tokenizer.ggml.add_bos_token"]?.bool ?? bosDefault, let bos = m["tokenizer.ggml.bos_token_id"]?.int, tokens.indices.contains(bos) {
+        if m["tokenizer.ggml.add_bos_token"]?.bool ?? bosDefault, let bos = m["tokenizer.ggml.bos_token_id"]?.int,
+            tokens.indices.contains(bos)
+        {
             single.insert(["SpecialToken": ["id": tokens[bos], "type_id": 0]], at: 0)
             specials[tokens[bos]] = ["id": tokens[bos], "ids": [bos], "tokens": [tokens[bos]]]
         }
@@ -94,30 +105,41 @@ public enum GGUFCheckpoint {
             let merges = (m["tokenizer.ggml.merges"]?.array ?? []).map { $0.string ?? "" }
             return [
                 "version": "1.0", "added_tokens": added, "normalizer": NSNull(),
-                "pre_tokenizer": ["type": "ByteLevel", "add_prefix_space": m["tokenizer.ggml.add_space_prefix"]?.bool ?? false,
-                                  "trim_offsets": true, "use_regex": true],
+                "pre_tokenizer": [
+                    "type": "ByteLevel", "add_prefix_space": m["tokenizer.ggml.add_space_prefix"]?.bool ?? false,
+                    "trim_offsets": true, "use_regex": true,
+                ],
                 "post_processor": post,
                 "decoder": ["type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true],
-                "model": ["type": "BPE", "vocab": vocab, "merges": merges, "dropout": NSNull(), "unk_token": NSNull(),
-                          "continuing_subword_prefix": "", "end_of_word_suffix": "", "fuse_unk": false, "byte_fallback": false,
-                          "ignore_merges": false],
+                "model": [
+                    "type": "BPE", "vocab": vocab, "merges": merges, "dropout": NSNull(), "unk_token": NSNull(),
+                    "continuing_subword_prefix": "", "end_of_word_suffix": "", "fuse_unk": false, "byte_fallback": false,
+                    "ignore_merges": false,
+                ],
             ]
         }
         let scores = (m["tokenizer.ggml.scores"]?.array ?? []).map { $0.double ?? 0 }
         guard scores.count == tokens.count else {
-            throw ScalpelError.invalidFile(path: path, reason: "tokenizer.ggml.scores has \(scores.count) entries for \(tokens.count) tokens")
+            throw ScalpelError.invalidFile(
+                path: path, reason: "tokenizer.ggml.scores has \(scores.count) entries for \(tokens.count) tokens")
         }
         let prepend = (m["tokenizer.ggml.add_space_prefix"]?.bool ?? true) ? "first" : "never"
         return [
             "version": "1.0", "added_tokens": added, "normalizer": NSNull(),
             "pre_tokenizer": ["type": "Metaspace", "replacement": "▁", "prepend_scheme": prepend, "split": false],
             "post_processor": post,
-            "decoder": ["type": "Sequence", "decoders": [
-                ["type": "Replace", "pattern": ["String": "▁"], "content": " "], ["type": "ByteFallback"], ["type": "Fuse"],
-                ["type": "Strip", "content": " ", "start": 1, "stop": 0]]],
-            "model": ["type": "BPE", "vocab": vocab, "merges": scoreMerges(tokens: tokens, scores: scores, vocab: vocab),
-                      "dropout": NSNull(), "unk_token": NSNull(), "continuing_subword_prefix": NSNull(), "end_of_word_suffix": NSNull(),
-                      "fuse_unk": true, "byte_fallback": true, "ignore_merges": false],
+            "decoder": [
+                "type": "Sequence",
+                "decoders": [
+                    ["type": "Replace", "pattern": ["String": "▁"], "content": " "], ["type": "ByteFallback"], ["type": "Fuse"],
+                    ["type": "Strip", "content": " ", "start": 1, "stop": 0],
+                ],
+            ],
+            "model": [
+                "type": "BPE", "vocab": vocab, "merges": scoreMerges(tokens: tokens, scores: scores, vocab: vocab),
+                "dropout": NSNull(), "unk_token": NSNull(), "continuing_subword_prefix": NSNull(), "end_of_word_suffix": NSNull(),
+                "fuse_unk": true, "byte_fallback": true, "ignore_merges": false,
+            ],
         ]
     }
 
@@ -187,7 +209,10 @@ final class GGUFSource: TensorSource {
         if let expected, t.shape != expected {
             throw ScalpelError.wrongShape(path: file.path, name: "\(g) (\(name))", expected: expected, found: t.shape)
         }
-        if permuteRotary && (name.hasSuffix("q_proj.weight") || name.hasSuffix("k_proj.weight") || name.hasSuffix("q_proj.bias") || name.hasSuffix("k_proj.bias")) {
+        if permuteRotary
+            && (name.hasSuffix("q_proj.weight") || name.hasSuffix("k_proj.weight") || name.hasSuffix("q_proj.bias")
+                || name.hasSuffix("k_proj.bias"))
+        {
             t = unpermute(t, heads: name.contains("q_proj") ? heads : kvHeads)
         }
         return t

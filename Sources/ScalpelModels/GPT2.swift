@@ -26,7 +26,8 @@ public final class GPT2: MatrixHead, StackBacked {
             throw ScalpelError.unsupported(path: configPath, field: "reorder_and_upcast_attn", value: "true", supported: ["false"])
         }
         let eps = Float(try c.double("layer_norm_epsilon", 1e-5))
-        let activation = try Activation(name: try c.string("activation_function", "gelu_new"), field: "activation_function", path: configPath)
+        let activation = try Activation(
+            name: try c.string("activation_function", "gelu_new"), field: "activation_function", path: configPath)
         dModel = d
         shape = ModelShape(layers: L, ffWidth: f, heads: heads, headWidth: d / heads, vocabularySize: V, maxPositions: P)
         prefix = store.contains("transformer.wte.weight") ? "transformer." : ""
@@ -36,7 +37,9 @@ public final class GPT2: MatrixHead, StackBacked {
         func conv(_ name: String, _ inF: Int, _ out: Int) throws -> Linear {
             Linear(weight: try t(name + ".weight", [inF, out]).transposed(), bias: try t(name + ".bias", [out]))
         }
-        func norm(_ name: String) throws -> Norm { .layer(weight: try t(name + ".weight", [d]), bias: try t(name + ".bias", [d]), eps: eps) }
+        func norm(_ name: String) throws -> Norm {
+            .layer(weight: try t(name + ".weight", [d]), bias: try t(name + ".bias", [d]), eps: eps)
+        }
         wte = try t("wte.weight", [V, d])
         wpe = try t("wpe.weight", [P, d])
         finalNorm = try norm("ln_f")
@@ -44,17 +47,19 @@ public final class GPT2: MatrixHead, StackBacked {
         var layers: [TransformerLayer] = []
         for i in 0..<L {
             let l = "h.\(i)."
-            layers.append(TransformerLayer(
-                attentionNorm: try norm(l + "ln_1"), mlpNorm: try norm(l + "ln_2"),
-                qkv: try conv(l + "attn.c_attn", d, 3 * d), out: try conv(l + "attn.c_proj", d, d),
-                up: try conv(l + "mlp.c_fc", d, f), down: try conv(l + "mlp.c_proj", f, d)))
+            layers.append(
+                TransformerLayer(
+                    attentionNorm: try norm(l + "ln_1"), mlpNorm: try norm(l + "ln_2"),
+                    qkv: try conv(l + "attn.c_attn", d, 3 * d), out: try conv(l + "attn.c_proj", d, d),
+                    up: try conv(l + "mlp.c_fc", d, f), down: try conv(l + "mlp.c_proj", f, d)))
         }
         let scale = try c.bool("scale_attn_weights", true) ? Float(1.0 / Double(d / heads).squareRoot()) : 1
         let byLayer = try c.bool("scale_attn_by_inverse_layer_idx", false)
         let scales = (0..<L).map { byLayer ? scale / Float($0 + 1) : scale }
-        stack = TransformerStack(layers: layers, dModel: d, ffWidth: f,
-                                 attention: .blocks(heads: heads, kvHeads: heads, headWidth: d / heads),
-                                 placement: .pre, activation: activation, scales: scales)
+        stack = TransformerStack(
+            layers: layers, dModel: d, ffWidth: f,
+            attention: .blocks(heads: heads, kvHeads: heads, headWidth: d / heads),
+            placement: .pre, activation: activation, scales: scales)
     }
 
     public func hiddenStates(_ sequences: [[Int]], probe: ActivationProbe?) -> Tensor {
@@ -67,7 +72,6 @@ public final class GPT2: MatrixHead, StackBacked {
         finalNorm.apply(x.pointer, x.pointer, rows: x.shape[0], dim: dModel)
         return x
     }
-
 
     public func stateDict() -> [(name: String, tensor: Tensor)] {
         let p = prefix

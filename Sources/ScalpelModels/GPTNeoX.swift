@@ -26,14 +26,17 @@ public final class GPTNeoX: RotaryDecoder {
         let bias = try c.bool("attention_bias", true)
         let activation = try Activation(name: try c.string("hidden_act", "gelu"), field: "hidden_act", path: configPath)
         dModel = d
-        shape = ModelShape(layers: L, ffWidth: f, heads: heads, headWidth: dh, vocabularySize: V,
-                           maxPositions: try c.count("max_position_embeddings", 2048))
+        shape = ModelShape(
+            layers: L, ffWidth: f, heads: heads, headWidth: dh, vocabularySize: V,
+            maxPositions: try c.count("max_position_embeddings", 2048))
         let p = "gpt_neox."
         func t(_ name: String, _ s: [Int]) throws -> Tensor { try store.tensor(name, shape: s) }
         func linear(_ name: String, _ out: Int, _ inF: Int, bias: Bool = true) throws -> Linear {
             Linear(weight: try t(name + ".weight", [out, inF]), bias: bias ? try t(name + ".bias", [out]) : nil)
         }
-        func norm(_ name: String) throws -> Norm { .layer(weight: try t(name + ".weight", [d]), bias: try t(name + ".bias", [d]), eps: eps) }
+        func norm(_ name: String) throws -> Norm {
+            .layer(weight: try t(name + ".weight", [d]), bias: try t(name + ".bias", [d]), eps: eps)
+        }
         embedIn = try t(p + "embed_in.weight", [V, d])
         finalNorm = try norm(p + "final_layer_norm")
         headName = store.contains("embed_out.weight") ? "embed_out.weight" : "lm_head.weight"
@@ -41,23 +44,25 @@ public final class GPTNeoX: RotaryDecoder {
         var layers: [TransformerLayer] = []
         for i in 0..<L {
             let l = p + "layers.\(i)."
-            layers.append(TransformerLayer(
-                attentionNorm: try norm(l + "input_layernorm"), mlpNorm: try norm(l + "post_attention_layernorm"),
-                qkv: try linear(l + "attention.query_key_value", 3 * d, d, bias: bias),
-                out: try linear(l + "attention.dense", d, d, bias: bias),
-                up: try linear(l + "mlp.dense_h_to_4h", f, d), down: try linear(l + "mlp.dense_4h_to_h", d, f)))
+            layers.append(
+                TransformerLayer(
+                    attentionNorm: try norm(l + "input_layernorm"), mlpNorm: try norm(l + "post_attention_layernorm"),
+                    qkv: try linear(l + "attention.query_key_value", 3 * d, d, bias: bias),
+                    out: try linear(l + "attention.dense", d, d, bias: bias),
+                    up: try linear(l + "mlp.dense_h_to_4h", f, d), down: try linear(l + "mlp.dense_4h_to_h", d, f)))
         }
         // each head's q, k, v lie together: [q_h | k_h | v_h] for h = 0..<heads
-        let layout = CausalAttention.Layout(rowStride: 3 * d, qOffset: 0, kOffset: dh, vOffset: 2 * dh,
-                                            heads: heads, kvHeads: heads, headWidth: dh, headStride: 3 * dh)
-        stack = TransformerStack(layers: layers, dModel: d, ffWidth: f, attention: layout, placement: .pre,
-                                 residual: try c.bool("use_parallel_residual", true) ? .parallel : .sequential,
-                                 activation: activation,
-                                 rotary: try Rotary(config: json, headWidth: dh, defaultFraction: 0.25, path: configPath))
+        let layout = CausalAttention.Layout(
+            rowStride: 3 * d, qOffset: 0, kOffset: dh, vOffset: 2 * dh,
+            heads: heads, kvHeads: heads, headWidth: dh, headStride: 3 * dh)
+        stack = TransformerStack(
+            layers: layers, dModel: d, ffWidth: f, attention: layout, placement: .pre,
+            residual: try c.bool("use_parallel_residual", true) ? .parallel : .sequential,
+            activation: activation,
+            rotary: try Rotary(config: json, headWidth: dh, defaultFraction: 0.25, path: configPath))
     }
 
     var embedding: Tensor { embedIn }
-
 
     public func stateDict() -> [(name: String, tensor: Tensor)] {
         let p = "gpt_neox."
@@ -87,5 +92,3 @@ enum Embedding {
         return x
     }
 }
-
-

@@ -53,7 +53,8 @@ public struct ImagePreprocessor {
         let c = ConfigReader(json: json, path: path)
         if try c.bool("do_resize", true) {
             guard let size = json["size"] as? [String: Any], let h = size["height"] as? Int, let w = size["width"] as? Int else {
-                throw ScalpelError.unsupported(path: path, field: "size", value: "\(json["size"] ?? "nil")", supported: ["{\"height\": H, \"width\": W}"])
+                throw ScalpelError.unsupported(
+                    path: path, field: "size", value: "\(json["size"] ?? "nil")", supported: ["{\"height\": H, \"width\": W}"])
             }
             let resample = try c.int("resample", 2)
             guard resample == 2 else {

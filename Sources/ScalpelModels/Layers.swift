@@ -13,8 +13,9 @@ public struct Linear {
 
     // x: [rows, in] → y: [rows, out]
     public func callAsFunction(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
-        BLAS.linear(x, rows: rows, inFeatures: inFeatures, weight: weight.pointer, bias: bias?.pointer,
-                    outFeatures: outFeatures, into: y)
+        BLAS.linear(
+            x, rows: rows, inFeatures: inFeatures, weight: weight.pointer, bias: bias?.pointer,
+            outFeatures: outFeatures, into: y)
     }
 
     /// Linears stacked along their outputs ([Σ out, in]), for one fused matmul.
@@ -98,7 +99,8 @@ public struct Rotary {
         let scaling = config["rope_scaling"] as? [String: Any] ?? params
         func number(_ key: String, in dict: [String: Any]) -> Double? { (dict[key] as? NSNumber)?.doubleValue }
         let theta = number("rope_theta", in: params) ?? number("rope_theta", in: config) ?? number("rotary_emb_base", in: config) ?? 10000
-        let fraction = number("partial_rotary_factor", in: params) ?? number("rotary_pct", in: config)
+        let fraction =
+            number("partial_rotary_factor", in: params) ?? number("rotary_pct", in: config)
             ?? number("partial_rotary_factor", in: config) ?? defaultFraction
         let dim = Int(Double(headWidth) * fraction)
         dimensions = dim
@@ -128,7 +130,8 @@ public struct Rotary {
                 return Float((1 - smooth) * freq / factor + smooth * freq)
             }
         default:
-            throw ScalpelError.unsupported(path: path, field: "rope_scaling type", value: type, supported: ["default", "linear", "dynamic", "llama3"])
+            throw ScalpelError.unsupported(
+                path: path, field: "rope_scaling type", value: type, supported: ["default", "linear", "dynamic", "llama3"])
         }
         inverseFrequencies = inv
     }

@@ -19,17 +19,20 @@ public final class Llama: RotaryDecoder {
         let d = try c.count("hidden_size"), L = try c.count("num_hidden_layers"), heads = try c.count("num_attention_heads")
         let kvHeads = try c.count("num_key_value_heads", heads), f = try c.count("intermediate_size"), V = try c.count("vocab_size")
         guard heads > 0, kvHeads > 0, heads % kvHeads == 0 else {
-            throw ScalpelError.invalidFile(path: configPath, reason: "num_attention_heads \(heads) is not a multiple of num_key_value_heads \(kvHeads)")
+            throw ScalpelError.invalidFile(
+                path: configPath, reason: "num_attention_heads \(heads) is not a multiple of num_key_value_heads \(kvHeads)")
         }
         let dh = try c.optionalCount("head_dim") ?? d / heads
         guard dh >= 1 else {
-            throw ScalpelError.invalidFile(path: configPath, reason: "num_attention_heads \(heads) exceeds hidden_size \(d) and there is no head_dim")
+            throw ScalpelError.invalidFile(
+                path: configPath, reason: "num_attention_heads \(heads) exceeds hidden_size \(d) and there is no head_dim")
         }
         let maxPositions = try c.count("max_position_embeddings", 2048)
         let slidingWindowUsed = modelType == "mistral" ? true : try c.bool("use_sliding_window", false)
         if slidingWindowUsed {
             if let window = try c.optionalInt("sliding_window"), window < maxPositions {
-                throw ScalpelError.unsupported(path: configPath, field: "sliding_window", value: "\(window)", supported: ["null", "≥ max_position_embeddings"])
+                throw ScalpelError.unsupported(
+                    path: configPath, field: "sliding_window", value: "\(window)", supported: ["null", "≥ max_position_embeddings"])
             }
         }
         let eps = Float(try c.double("rms_norm_eps", 1e-6))
@@ -51,24 +54,28 @@ public final class Llama: RotaryDecoder {
         var layers: [TransformerLayer] = []
         for i in 0..<L {
             let l = "model.layers.\(i)."
-            layers.append(TransformerLayer(
-                attentionNorm: .rms(weight: try t(l + "input_layernorm.weight", [d]), eps: eps),
-                mlpNorm: .rms(weight: try t(l + "post_attention_layernorm.weight", [d]), eps: eps),
-                qkv: .stacked([try linear(l + "self_attn.q_proj", heads * dh, d, bias: qkvBias),
-                               try linear(l + "self_attn.k_proj", kvHeads * dh, d, bias: qkvBias),
-                               try linear(l + "self_attn.v_proj", kvHeads * dh, d, bias: qkvBias)]),
-                out: try linear(l + "self_attn.o_proj", d, heads * dh, bias: outBias),
-                up: .stacked([try linear(l + "mlp.gate_proj", f, d, bias: mlpBias), try linear(l + "mlp.up_proj", f, d, bias: mlpBias)]),
-                down: try linear(l + "mlp.down_proj", d, f, bias: mlpBias)))
+            layers.append(
+                TransformerLayer(
+                    attentionNorm: .rms(weight: try t(l + "input_layernorm.weight", [d]), eps: eps),
+                    mlpNorm: .rms(weight: try t(l + "post_attention_layernorm.weight", [d]), eps: eps),
+                    qkv: .stacked([
+                        try linear(l + "self_attn.q_proj", heads * dh, d, bias: qkvBias),
+                        try linear(l + "self_attn.k_proj", kvHeads * dh, d, bias: qkvBias),
+                        try linear(l + "self_attn.v_proj", kvHeads * dh, d, bias: qkvBias),
+                    ]),
+                    out: try linear(l + "self_attn.o_proj", d, heads * dh, bias: outBias),
+                    up: .stacked([try linear(l + "mlp.gate_proj", f, d, bias: mlpBias), try linear(l + "mlp.up_proj", f, d, bias: mlpBias)]
+                    ),
+                    down: try linear(l + "mlp.down_proj", d, f, bias: mlpBias)))
         }
-        stack = TransformerStack(layers: layers, dModel: d, ffWidth: f,
-                                 attention: .blocks(heads: heads, kvHeads: kvHeads, headWidth: dh),
-                                 placement: .pre, activation: activation, gated: true,
-                                 rotary: try Rotary(config: json, headWidth: dh, defaultFraction: 1, path: configPath))
+        stack = TransformerStack(
+            layers: layers, dModel: d, ffWidth: f,
+            attention: .blocks(heads: heads, kvHeads: kvHeads, headWidth: dh),
+            placement: .pre, activation: activation, gated: true,
+            rotary: try Rotary(config: json, headWidth: dh, defaultFraction: 1, path: configPath))
     }
 
     var embedding: Tensor { embedTokens }
-
 
     public func stateDict() -> [(name: String, tensor: Tensor)] {
         var out: [(name: String, tensor: Tensor)] = [("model.embed_tokens.weight", embedTokens)] + finalNorm.tensors("model.norm")

@@ -16,7 +16,8 @@ public final class OPT: MatrixHead, StackBacked {
             vocabSize = try c.count("vocab_size", 50272); hiddenSize = try c.count("hidden_size", 768)
             numHiddenLayers = try c.count("num_hidden_layers", 12); ffnDim = try c.count("ffn_dim", 3072)
             numAttentionHeads = try c.count("num_attention_heads", 12); maxPositionEmbeddings = try c.count("max_position_embeddings", 2048)
-            doLayerNormBefore = try c.bool("do_layer_norm_before", true); removeFinalLayerNorm = try c.bool("_remove_final_layer_norm", false)
+            doLayerNormBefore = try c.bool("do_layer_norm_before", true);
+            removeFinalLayerNorm = try c.bool("_remove_final_layer_norm", false)
             wordEmbedProjDim = try c.optionalCount("word_embed_proj_dim")
             activationFunction = try c.string("activation_function", "relu"); enableBias = try c.bool("enable_bias", true)
             layerNormElementwiseAffine = try c.bool("layer_norm_elementwise_affine", true)
@@ -48,8 +49,9 @@ public final class OPT: MatrixHead, StackBacked {
             throw ScalpelError.invalidFile(path: configPath, reason: "hidden_size \(d) is not divisible by num_attention_heads \(heads)")
         }
         let activation = try Activation(name: config.activationFunction, field: "activation_function", path: configPath)
-        shape = ModelShape(layers: config.numHiddenLayers, ffWidth: f, heads: heads, headWidth: d / heads,
-                           vocabularySize: V, maxPositions: config.maxPositionEmbeddings)
+        shape = ModelShape(
+            layers: config.numHiddenLayers, ffWidth: f, heads: heads, headWidth: d / heads,
+            vocabularySize: V, maxPositions: config.maxPositionEmbeddings)
         prefix = ["model.decoder.", "decoder.", ""].first { store.contains($0 + "embed_tokens.weight") } ?? "model.decoder."
         let p = prefix
         func t(_ name: String, _ shape: [Int]) throws -> Tensor { try store.tensor(p + name, shape: shape) }
@@ -70,16 +72,20 @@ public final class OPT: MatrixHead, StackBacked {
         var layers: [TransformerLayer] = []
         for i in 0..<config.numHiddenLayers {
             let l = "layers.\(i)."
-            layers.append(TransformerLayer(
-                attentionNorm: try norm(l + "self_attn_layer_norm"), mlpNorm: try norm(l + "final_layer_norm"),
-                qkv: .stacked([try linear(l + "self_attn.q_proj", d, d), try linear(l + "self_attn.k_proj", d, d),
-                               try linear(l + "self_attn.v_proj", d, d)]),
-                out: try linear(l + "self_attn.out_proj", d, d),
-                up: try linear(l + "fc1", f, d), down: try linear(l + "fc2", d, f)))
+            layers.append(
+                TransformerLayer(
+                    attentionNorm: try norm(l + "self_attn_layer_norm"), mlpNorm: try norm(l + "final_layer_norm"),
+                    qkv: .stacked([
+                        try linear(l + "self_attn.q_proj", d, d), try linear(l + "self_attn.k_proj", d, d),
+                        try linear(l + "self_attn.v_proj", d, d),
+                    ]),
+                    out: try linear(l + "self_attn.out_proj", d, d),
+                    up: try linear(l + "fc1", f, d), down: try linear(l + "fc2", d, f)))
         }
-        stack = TransformerStack(layers: layers, dModel: d, ffWidth: f,
-                                 attention: .blocks(heads: heads, kvHeads: heads, headWidth: d / heads),
-                                 placement: config.doLayerNormBefore ? .pre : .post, activation: activation)
+        stack = TransformerStack(
+            layers: layers, dModel: d, ffWidth: f,
+            attention: .blocks(heads: heads, kvHeads: heads, headWidth: d / heads),
+            placement: config.doLayerNormBefore ? .pre : .post, activation: activation)
     }
 
     public func hiddenStates(_ sequences: [[Int]], probe: ActivationProbe?) -> Tensor {
@@ -109,7 +115,9 @@ public final class OPT: MatrixHead, StackBacked {
 
     public func stateDict() -> [(name: String, tensor: Tensor)] {
         let p = prefix, d = config.hiddenSize
-        var out: [(name: String, tensor: Tensor)] = [(p + "embed_tokens.weight", embedTokens), (p + "embed_positions.weight", embedPositions)]
+        var out: [(name: String, tensor: Tensor)] = [
+            (p + "embed_tokens.weight", embedTokens), (p + "embed_positions.weight", embedPositions),
+        ]
         if let projectIn { out.append((p + "project_in.weight", projectIn.weight)) }
         if let projectOut { out.append((p + "project_out.weight", projectOut.weight)) }
         out += finalNorm?.tensors(p + "final_layer_norm") ?? []
@@ -117,7 +125,8 @@ public final class OPT: MatrixHead, StackBacked {
         for (i, layer) in stack.layers.enumerated() {
             let l = p + "layers.\(i)."
             out += StateDict.unstack(layer.qkv, ["q_proj", "k_proj", "v_proj"].map { (l + "self_attn." + $0, d) })
-            out += StateDict.linear(layer.out, l + "self_attn.out_proj") + StateDict.linear(layer.up, l + "fc1")
+            out +=
+                StateDict.linear(layer.out, l + "self_attn.out_proj") + StateDict.linear(layer.up, l + "fc1")
                 + StateDict.linear(layer.down, l + "fc2")
             out += layer.attentionNorm.tensors(l + "self_attn_layer_norm") + layer.mlpNorm.tensors(l + "final_layer_norm")
         }

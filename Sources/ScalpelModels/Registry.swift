@@ -35,7 +35,8 @@ public struct LoadedModel {
 /// Maps `config.json`'s `model_type` to the architecture that reads it.
 /// Adding an architecture is one file plus one line here (see docs/adding-a-model.md).
 public enum ModelRegistry {
-    typealias Builder = (_ json: [String: Any], _ store: TensorSource, _ configPath: String, _ tokenizer: Tokenizer?) throws -> PrunableModel
+    typealias Builder = (_ json: [String: Any], _ store: TensorSource, _ configPath: String, _ tokenizer: Tokenizer?) throws ->
+        PrunableModel
 
     static let builders: [String: Builder] = [
         "opt": { json, store, path, _ in try OPT(json: json, store: store, configPath: path) },
@@ -86,6 +87,7 @@ public enum ModelRegistry {
         if model is ImageClassifier && preprocessor == nil {
             throw ScalpelError.invalidFile(path: folder, reason: "an image classifier needs preprocessor_config.json")
         }
-        return LoadedModel(network: model, tokenizer: tokenizer, preprocessor: preprocessor, folder: folder, modelType: type, tokenizerJSON: nil)
+        return LoadedModel(
+            network: model, tokenizer: tokenizer, preprocessor: preprocessor, folder: folder, modelType: type, tokenizerJSON: nil)
     }
 }

@@ -63,9 +63,11 @@ public final class TransformerStack {
         return (rotaryCache.cos, rotaryCache.sin)
     }
 
-    public init(layers: [TransformerLayer], dModel: Int, ffWidth: Int, attention: CausalAttention.Layout,
-                placement: NormPlacement, residual: Residual = .sequential, activation: Activation,
-                gated: Bool = false, rotary: Rotary? = nil, causal: Bool = true, scales: [Float]? = nil) {
+    public init(
+        layers: [TransformerLayer], dModel: Int, ffWidth: Int, attention: CausalAttention.Layout,
+        placement: NormPlacement, residual: Residual = .sequential, activation: Activation,
+        gated: Bool = false, rotary: Rotary? = nil, causal: Bool = true, scales: [Float]? = nil
+    ) {
         self.layers = layers; self.dModel = dModel; self.ffWidth = ffWidth; self.attention = attention
         self.placement = placement; self.residual = residual; self.activation = activation
         self.gated = gated; self.rotary = rotary; self.causal = causal
@@ -98,34 +100,51 @@ public final class TransformerStack {
         for (i, layer) in layers.enumerated() {
             // attention block
             Profile.measure("norm") {
-                if pre { layer.attentionNorm.apply(x.pointer, h.pointer, rows: n, dim: d) } else { h.pointer.update(from: x.pointer, count: n * d) }
+                if pre {
+                    layer.attentionNorm.apply(x.pointer, h.pointer, rows: n, dim: d)
+                } else {
+                    h.pointer.update(from: x.pointer, count: n * d)
+                }
             }
             let hc = headCompaction[i]
             // the layout this layer's q/k/v are computed in: all heads, or only the live ones
             let la = hc.map { CausalAttention.Layout.blocks(heads: $0.live, kvHeads: $0.live, headWidth: a.headWidth) } ?? a
             Profile.measure("qkv") {
-                if let hc { compactedQKV(layer, hc, input: h, rows: n, into: qkv) } else { layer.qkv(h.pointer, rows: n, into: qkv.pointer) }
+                if let hc {
+                    compactedQKV(layer, hc, input: h, rows: n, into: qkv)
+                } else {
+                    layer.qkv(h.pointer, rows: n, into: qkv.pointer)
+                }
             }
             if let rotary, la.heads > 0 {
                 Profile.measure("rotary") {
                     let half = rotary.dimensions / 2
                     tables.cos.withUnsafeBufferPointer { c in
                         tables.sin.withUnsafeBufferPointer { s in
-                            sc_rotary(qkv.pointer + la.qOffset, la.rowStride, n, positions, la.heads, la.headStride, half, c.baseAddress, s.baseAddress)
-                            sc_rotary(qkv.pointer + la.kOffset, la.rowStride, n, positions, la.kvHeads, la.headStride, half, c.baseAddress, s.baseAddress)
+                            sc_rotary(
+                                qkv.pointer + la.qOffset, la.rowStride, n, positions, la.heads, la.headStride, half, c.baseAddress,
+                                s.baseAddress)
+                            sc_rotary(
+                                qkv.pointer + la.kOffset, la.rowStride, n, positions, la.kvHeads, la.headStride, half, c.baseAddress,
+                                s.baseAddress)
                         }
                     }
                 }
             }
             Profile.measure("attention") {
                 if la.heads > 0 {
-                    CausalAttention.forward(qkv: qkv.pointer, layout: la, lengths: lengths, scale: scales[i],
-                                            out: attn.pointer, scratch: scratch, causal: causal, skip: hc == nil ? prunedHeads?[i] : nil)
+                    CausalAttention.forward(
+                        qkv: qkv.pointer, layout: la, lengths: lengths, scale: scales[i],
+                        out: attn.pointer, scratch: scratch, causal: causal, skip: hc == nil ? prunedHeads?[i] : nil)
                 }
             }
             Profile.measure("probe") { probe?.observeAttention(layer: i, values: attn.pointer, rows: n, neurons: hc?.liveNeurons) }
             Profile.measure("out_proj") {
-                if let hc { compactedOut(layer, hc, input: attn, rows: n, into: o) } else { layer.out(attn.pointer, rows: n, into: o.pointer) }
+                if let hc {
+                    compactedOut(layer, hc, input: attn, rows: n, into: o)
+                } else {
+                    layer.out(attn.pointer, rows: n, into: o.pointer)
+                }
             }
             if residual == .parallel {
                 // x + attn(ln1(x)) + mlp(ln2(x))
@@ -138,7 +157,11 @@ public final class TransformerStack {
             Profile.measure("residual") { sc_add(x.pointer, o.pointer, n * d) }
             Profile.measure("norm") {
                 if !pre { layer.attentionNorm.apply(x.pointer, x.pointer, rows: n, dim: d) }
-                if pre { layer.mlpNorm.apply(x.pointer, h.pointer, rows: n, dim: d) } else { h.pointer.update(from: x.pointer, count: n * d) }
+                if pre {
+                    layer.mlpNorm.apply(x.pointer, h.pointer, rows: n, dim: d)
+                } else {
+                    h.pointer.update(from: x.pointer, count: n * d)
+                }
             }
             mlp(layer, layer: i, input: h, rows: n, upOut: upOut, ff: ff, into: o, probe: probe)
             Profile.measure("residual") { sc_add(x.pointer, o.pointer, n * d) }
@@ -147,8 +170,10 @@ public final class TransformerStack {
     }
 
     // input: [n, d] → output: [n, d] through up, activation (gated or not), probe, down
-    private func mlp(_ layer: TransformerLayer, layer i: Int, input: Tensor, rows n: Int, upOut: Tensor?, ff: Tensor,
-                     into output: Tensor, probe: ActivationProbe?) {
+    private func mlp(
+        _ layer: TransformerLayer, layer i: Int, input: Tensor, rows n: Int, upOut: Tensor?, ff: Tensor,
+        into output: Tensor, probe: ActivationProbe?
+    ) {
         if let compaction = ffCompaction[i] {
             compactedMLP(layer, layer: i, compaction, input: input, rows: n, upOut: upOut, ff: ff, into: output, probe: probe)
             return
@@ -187,11 +212,15 @@ extension StackBacked {
     // Pruning edits columns by neuron index: the layer must be in its checkpoint's layout, not
     // permuted by compaction (callers expand first; this checks it rather than assuming it).
     public func ffOutput(layer: Int) -> OutputProjection {
-        precondition(stack.ffCompaction[layer] == nil, "FF output of layer \(layer) asked for while its neurons are compacted; call compact(nil) first")
+        precondition(
+            stack.ffCompaction[layer] == nil,
+            "FF output of layer \(layer) asked for while its neurons are compacted; call compact(nil) first")
         return OutputProjection(weight: stack.layers[layer].down.weight, bias: stack.layers[layer].down.bias)
     }
     public func attentionOutput(layer: Int) -> OutputProjection {
-        precondition(stack.headCompaction[layer] == nil, "attention output of layer \(layer) asked for while its heads are compacted; call compact(nil) first")
+        precondition(
+            stack.headCompaction[layer] == nil,
+            "attention output of layer \(layer) asked for while its heads are compacted; call compact(nil) first")
         return OutputProjection(weight: stack.layers[layer].out.weight, bias: stack.layers[layer].out.bias)
     }
 }

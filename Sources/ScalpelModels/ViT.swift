@@ -33,9 +33,12 @@ public final class ViT: ImageClassifier, StackBacked {
         let d = try c.count("hidden_size"), L = try c.count("num_hidden_layers"), heads = try c.count("num_attention_heads")
         let f = try c.count("intermediate_size")
         side = try c.count("image_size", 224); patch = try c.count("patch_size", 16); channels = try c.count("num_channels", 3)
-        guard channels == 3 else { throw ScalpelError.unsupported(path: configPath, field: "num_channels", value: "\(channels)", supported: ["3"]) }
+        guard channels == 3 else {
+            throw ScalpelError.unsupported(path: configPath, field: "num_channels", value: "\(channels)", supported: ["3"])
+        }
         guard heads > 0, d % heads == 0, side % patch == 0 else {
-            throw ScalpelError.invalidFile(path: configPath, reason: "hidden_size must divide by num_attention_heads and image_size by patch_size")
+            throw ScalpelError.invalidFile(
+                path: configPath, reason: "hidden_size must divide by num_attention_heads and image_size by patch_size")
         }
         let id2label = json["id2label"] as? [String: String] ?? [:]
         guard !id2label.isEmpty else { throw ScalpelError.invalidFile(path: configPath, reason: "no id2label: not an image classifier") }
@@ -50,13 +53,16 @@ public final class ViT: ImageClassifier, StackBacked {
         func linear(_ name: String, _ out: Int, _ inF: Int, bias: Bool = true) throws -> Linear {
             Linear(weight: try t(name + ".weight", [out, inF]), bias: bias ? try t(name + ".bias", [out]) : nil)
         }
-        func norm(_ name: String) throws -> Norm { .layer(weight: try t(name + ".weight", [d]), bias: try t(name + ".bias", [d]), eps: eps) }
+        func norm(_ name: String) throws -> Norm {
+            .layer(weight: try t(name + ".weight", [d]), bias: try t(name + ".bias", [d]), eps: eps)
+        }
         let p = "vit."
         patchWeightShape = [d, 3, patch, patch]
         let conv = try t(p + "embeddings.patch_embeddings.projection.weight", patchWeightShape)
         // [d, 3, p, p] is already [d, 3·p·p] row-major: a Linear over patches flattened channel-first
-        patchProjection = Linear(weight: Tensor(shape: [d, 3 * patch * patch], values: conv.values),
-                                 bias: try t(p + "embeddings.patch_embeddings.projection.bias", [d]))
+        patchProjection = Linear(
+            weight: Tensor(shape: [d, 3 * patch * patch], values: conv.values),
+            bias: try t(p + "embeddings.patch_embeddings.projection.bias", [d]))
         clsToken = try t(p + "embeddings.cls_token", [1, 1, d])
         positions = try t(p + "embeddings.position_embeddings", [1, tokens, d])
         finalNorm = try norm(p + "layernorm")
@@ -64,17 +70,21 @@ public final class ViT: ImageClassifier, StackBacked {
         var layers: [TransformerLayer] = []
         for i in 0..<L {
             let l = p + "encoder.layer.\(i)."
-            layers.append(TransformerLayer(
-                attentionNorm: try norm(l + "layernorm_before"), mlpNorm: try norm(l + "layernorm_after"),
-                qkv: .stacked([try linear(l + "attention.attention.query", d, d, bias: qkvBias),
-                               try linear(l + "attention.attention.key", d, d, bias: qkvBias),
-                               try linear(l + "attention.attention.value", d, d, bias: qkvBias)]),
-                out: try linear(l + "attention.output.dense", d, d),
-                up: try linear(l + "intermediate.dense", f, d), down: try linear(l + "output.dense", d, f)))
+            layers.append(
+                TransformerLayer(
+                    attentionNorm: try norm(l + "layernorm_before"), mlpNorm: try norm(l + "layernorm_after"),
+                    qkv: .stacked([
+                        try linear(l + "attention.attention.query", d, d, bias: qkvBias),
+                        try linear(l + "attention.attention.key", d, d, bias: qkvBias),
+                        try linear(l + "attention.attention.value", d, d, bias: qkvBias),
+                    ]),
+                    out: try linear(l + "attention.output.dense", d, d),
+                    up: try linear(l + "intermediate.dense", f, d), down: try linear(l + "output.dense", d, f)))
         }
-        stack = TransformerStack(layers: layers, dModel: d, ffWidth: f,
-                                 attention: .blocks(heads: heads, kvHeads: heads, headWidth: d / heads),
-                                 placement: .pre, activation: activation, causal: false)
+        stack = TransformerStack(
+            layers: layers, dModel: d, ffWidth: f,
+            attention: .blocks(heads: heads, kvHeads: heads, headWidth: d / heads),
+            placement: .pre, activation: activation, causal: false)
     }
 
     public func classify(_ pixels: [Tensor], probe: ActivationProbe?) -> Tensor {
@@ -83,12 +93,18 @@ public final class ViT: ImageClassifier, StackBacked {
         // patches: [images · grid², 3·p·p], channel-first within each patch
         let patches = Tensor(zeros: [pixels.count * grid * grid, pp])
         for (b, img) in pixels.enumerated() {
-            for gy in 0..<grid { for gx in 0..<grid {
-                let row = patches.pointer + ((b * grid + gy) * grid + gx) * pp
-                for c in 0..<3 { for y in 0..<patch { for x in 0..<patch {
-                    row[(c * patch + y) * patch + x] = img.pointer[(c * side + gy * patch + y) * side + gx * patch + x]
-                } } }
-            } }
+            for gy in 0..<grid {
+                for gx in 0..<grid {
+                    let row = patches.pointer + ((b * grid + gy) * grid + gx) * pp
+                    for c in 0..<3 {
+                        for y in 0..<patch {
+                            for x in 0..<patch {
+                                row[(c * patch + y) * patch + x] = img.pointer[(c * side + gy * patch + y) * side + gx * patch + x]
+                            }
+                        }
+                    }
+                }
+            }
         }
         let embedded = Tensor(zeros: [pixels.count * grid * grid, d])
         patchProjection(patches.pointer, rows: pixels.count * grid * grid, into: embedded.pointer)
@@ -107,12 +123,12 @@ public final class ViT: ImageClassifier, StackBacked {
         return logits
     }
 
-
     public func stateDict() -> [(name: String, tensor: Tensor)] {
         let p = "vit.", d = dModel
         var out: [(name: String, tensor: Tensor)] = [
             (p + "embeddings.patch_embeddings.projection.weight", Tensor(shape: patchWeightShape, values: patchProjection.weight.values)),
-            (p + "embeddings.cls_token", clsToken), (p + "embeddings.position_embeddings", positions)]
+            (p + "embeddings.cls_token", clsToken), (p + "embeddings.position_embeddings", positions),
+        ]
         if let bias = patchProjection.bias { out.append((p + "embeddings.patch_embeddings.projection.bias", bias)) }
         out += finalNorm.tensors(p + "layernorm") + StateDict.linear(classifier, "classifier")
         for (i, layer) in stack.layers.enumerated() {

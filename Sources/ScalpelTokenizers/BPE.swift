@@ -69,13 +69,16 @@ final class BPEModel: TokenModel {
                 parts = s.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
             } else if let a = entry as? [String] {
                 parts = a
-            } else { parts = [] }
+            } else {
+                parts = []
+            }
             guard parts.count == 2 else {
                 throw ScalpelError.invalidFile(path: path, reason: "merge \(rank) is not a pair of tokens: \(entry)")
             }
             let right = prefix.isEmpty ? parts[1] : String(parts[1].dropFirst(prefix.count))
             guard let a = v[TokenKey(parts[0])], let b = v[TokenKey(parts[1])], let merged = v[TokenKey(parts[0] + right)] else {
-                throw ScalpelError.invalidFile(path: path, reason: "merge \(rank) '\(parts[0]) \(parts[1])' uses a token missing from the vocab")
+                throw ScalpelError.invalidFile(
+                    path: path, reason: "merge \(rank) '\(parts[0]) \(parts[1])' uses a token missing from the vocab")
             }
             if m[Pair(a: Int32(a), b: Int32(b))] == nil { m[Pair(a: Int32(a), b: Int32(b))] = (rank, merged) }
         }

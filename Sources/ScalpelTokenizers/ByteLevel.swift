@@ -85,10 +85,15 @@ public enum ByteLevel {
         init(_ c: Unicode.Scalar) {
             let v = c.value
             if v < 128 {
-                if (v >= 65 && v <= 90) || (v >= 97 && v <= 122) { self = .letter }
-                else if v >= 48 && v <= 57 { self = .number }
-                else if v == 32 || (v >= 9 && v <= 13) { self = .space }
-                else { self = .other }
+                if (v >= 65 && v <= 90) || (v >= 97 && v <= 122) {
+                    self = .letter
+                } else if v >= 48 && v <= 57 {
+                    self = .number
+                } else if v == 32 || (v >= 9 && v <= 13) {
+                    self = .space
+                } else {
+                    self = .other
+                }
                 return
             }
             let p = c.properties

@@ -25,15 +25,20 @@ indirect enum Decoder {
             }
             self = .replace(pattern, json["content"] as? String ?? "")
         case "Strip":
-            self = .strip(content: (json["content"] as? String ?? " ").first ?? " ", start: max(0, json["start"] as? Int ?? 0), stop: max(0, json["stop"] as? Int ?? 0))
+            self = .strip(
+                content: (json["content"] as? String ?? " ").first ?? " ", start: max(0, json["start"] as? Int ?? 0),
+                stop: max(0, json["stop"] as? Int ?? 0))
         case "Metaspace":
-            self = .metaspace(replacement: json["replacement"] as? String ?? "▁", prependScheme: json["prepend_scheme"] as? String ?? "always")
+            self = .metaspace(
+                replacement: json["replacement"] as? String ?? "▁", prependScheme: json["prepend_scheme"] as? String ?? "always")
         case "WordPiece":
             self = .wordPiece(prefix: json["prefix"] as? String ?? "##")
         case "Sequence":
             self = .sequence(try (json["decoders"] as? [Any] ?? []).compactMap { try Decoder(json: $0, path: path) })
         default:
-            throw ScalpelError.unsupported(path: path, field: "decoder", value: type, supported: ["ByteLevel", "ByteFallback", "Fuse", "Replace", "Strip", "Metaspace", "WordPiece", "Sequence"])
+            throw ScalpelError.unsupported(
+                path: path, field: "decoder", value: type,
+                supported: ["ByteLevel", "ByteFallback", "Fuse", "Replace", "Strip", "Metaspace", "WordPiece", "Sequence"])
         }
     }
 
@@ -80,8 +85,11 @@ indirect enum Decoder {
             var pending: [UInt8] = []
             func flush() {
                 guard !pending.isEmpty else { return }
-                if let s = String(validating: pending, as: UTF8.self) { out.append(s) }
-                else { out += Array(repeating: "\u{FFFD}", count: pending.count) }
+                if let s = String(validating: pending, as: UTF8.self) {
+                    out.append(s)
+                } else {
+                    out += Array(repeating: "\u{FFFD}", count: pending.count)
+                }
                 pending = []
             }
             for t in tokens {

@@ -12,7 +12,9 @@ indirect enum Normalizer {
     case bert(clean: Bool, chinese: Bool, stripAccents: Bool, lowercase: Bool)
     case sequence([Normalizer])
 
-    static let supported = ["NFC", "NFD", "NFKC", "NFKD", "Lowercase", "Replace", "Prepend", "Strip", "StripAccents", "BertNormalizer", "Sequence"]
+    static let supported = [
+        "NFC", "NFD", "NFKC", "NFKD", "Lowercase", "Replace", "Prepend", "Strip", "StripAccents", "BertNormalizer", "Sequence",
+    ]
 
     init?(json: Any?, path: String) throws {
         guard let json = json as? [String: Any] else { return nil }
@@ -28,11 +30,13 @@ indirect enum Normalizer {
         case "StripAccents": self = .stripAccents
         case "BertNormalizer":
             let lower = json["lowercase"] as? Bool ?? true
-            self = .bert(clean: json["clean_text"] as? Bool ?? true, chinese: json["handle_chinese_chars"] as? Bool ?? true,
-                         stripAccents: json["strip_accents"] as? Bool ?? lower, lowercase: lower)
+            self = .bert(
+                clean: json["clean_text"] as? Bool ?? true, chinese: json["handle_chinese_chars"] as? Bool ?? true,
+                stripAccents: json["strip_accents"] as? Bool ?? lower, lowercase: lower)
         case "Replace":
             guard let pattern = (json["pattern"] as? [String: Any])?["String"] as? String else {
-                throw ScalpelError.unsupported(path: path, field: "normalizer Replace pattern", value: "\(json["pattern"] ?? "nil")", supported: ["String"])
+                throw ScalpelError.unsupported(
+                    path: path, field: "normalizer Replace pattern", value: "\(json["pattern"] ?? "nil")", supported: ["String"])
             }
             self = .replace(pattern, json["content"] as? String ?? "")
         case "Sequence":
@@ -82,14 +86,17 @@ indirect enum Normalizer {
 
     /// NFD, then drop nonspacing marks (Mn).
     static func removeNonspacingMarks(_ s: String) -> String {
-        String(String.UnicodeScalarView(s.decomposedStringWithCanonicalMapping.unicodeScalars.filter { $0.properties.generalCategory != .nonspacingMark }))
+        String(
+            String.UnicodeScalarView(
+                s.decomposedStringWithCanonicalMapping.unicodeScalars.filter { $0.properties.generalCategory != .nonspacingMark }))
     }
 
     /// The CJK ideograph blocks BERT pads with spaces.
     static func isCJK(_ u: Unicode.Scalar) -> Bool {
         switch u.value {
         case 0x4E00...0x9FFF, 0x3400...0x4DBF, 0x20000...0x2A6DF, 0x2A700...0x2B73F, 0x2B740...0x2B81F,
-             0x2B820...0x2CEAF, 0xF900...0xFAFF, 0x2F800...0x2FA1F: return true
+            0x2B820...0x2CEAF, 0xF900...0xFAFF, 0x2F800...0x2FA1F:
+            return true
         default: return false
         }
     }

@@ -30,8 +30,10 @@ indirect enum PostProcessor {
                 guard let item = item as? [String: Any] else { continue }
                 if item["Sequence"] != nil { seenSequence = true; continue }
                 guard let special = item["SpecialToken"] as? [String: Any], let name = special["id"] as? String,
-                      let entry = specials[name] as? [String: Any], let ids = entry["ids"] as? [Int] else {
-                    throw ScalpelError.invalidFile(path: path, reason: "TemplateProcessing names a special token missing from special_tokens")
+                    let entry = specials[name] as? [String: Any], let ids = entry["ids"] as? [Int]
+                else {
+                    throw ScalpelError.invalidFile(
+                        path: path, reason: "TemplateProcessing names a special token missing from special_tokens")
                 }
                 if seenSequence { after += ids } else { before += ids }
             }
@@ -49,7 +51,9 @@ indirect enum PostProcessor {
         switch self {
         case .template(let before, let after): return (before, after)
         case .sequence(let list):
-            return list.reduce(([], [])) { acc, p in let w = p.wrapping; return (w.before + acc.0, acc.1 + w.after) }
+            return list.reduce(([], [])) { acc, p in
+                let w = p.wrapping; return (w.before + acc.0, acc.1 + w.after)
+            }
         }
     }
 

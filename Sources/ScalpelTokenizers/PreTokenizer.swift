@@ -29,13 +29,15 @@ indirect enum PreTokenizer {
         let type = json["type"] as? String ?? ""
         switch type {
         case "ByteLevel":
-            self = .byteLevel(addPrefixSpace: json["add_prefix_space"] as? Bool ?? true,
-                              useRegex: json["use_regex"] as? Bool ?? true)
+            self = .byteLevel(
+                addPrefixSpace: json["add_prefix_space"] as? Bool ?? true,
+                useRegex: json["use_regex"] as? Bool ?? true)
         case "Metaspace":
             var prepend = json["prepend_scheme"] as? String ?? "always"
             if json["prepend_scheme"] == nil, let add = json["add_prefix_space"] as? Bool { prepend = add ? "always" : "never" }
             guard ["always", "first", "never"].contains(prepend) else {
-                throw ScalpelError.unsupported(path: path, field: "Metaspace prepend_scheme", value: prepend, supported: ["always", "first", "never"])
+                throw ScalpelError.unsupported(
+                    path: path, field: "Metaspace prepend_scheme", value: prepend, supported: ["always", "first", "never"])
             }
             self = .metaspace(replacement: json["replacement"] as? String ?? "▁", prepend: prepend, split: json["split"] as? Bool ?? true)
         case "Split":
@@ -115,7 +117,8 @@ extension PreTokenizer {
         if (33...47).contains(v) || (58...64).contains(v) || (91...96).contains(v) || (123...126).contains(v) { return true }
         switch u.properties.generalCategory {
         case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation,
-             .initialPunctuation, .finalPunctuation, .otherPunctuation: return true
+            .initialPunctuation, .finalPunctuation, .otherPunctuation:
+            return true
         default: return false
         }
     }
@@ -149,8 +152,10 @@ struct Splitter {
             throw ScalpelError.invalidFile(path: path, reason: "Split pre-tokenizer has no String or Regex pattern")
         }
         let name = json["behavior"] as? String ?? "Isolated"
-        let map: [String: Behavior] = ["Removed": .removed, "Isolated": .isolated, "MergedWithPrevious": .mergedWithPrevious,
-                                       "MergedWithNext": .mergedWithNext, "Contiguous": .contiguous]
+        let map: [String: Behavior] = [
+            "Removed": .removed, "Isolated": .isolated, "MergedWithPrevious": .mergedWithPrevious,
+            "MergedWithNext": .mergedWithNext, "Contiguous": .contiguous,
+        ]
         guard let b = map[name] else {
             throw ScalpelError.unsupported(path: path, field: "Split behavior", value: name, supported: map.keys.sorted())
         }
@@ -205,29 +210,39 @@ struct Splitter {
         case .contiguous:
             var previousMatch = false
             for (r, isMatch) in all {
-                if isMatch && previousMatch, let last = ranges.last { ranges[ranges.count - 1] = last.lowerBound..<r.upperBound }
-                else { ranges.append(r) }
+                if isMatch && previousMatch, let last = ranges.last {
+                    ranges[ranges.count - 1] = last.lowerBound..<r.upperBound
+                } else {
+                    ranges.append(r)
+                }
                 previousMatch = isMatch
             }
         case .mergedWithPrevious:
             var previousMatch = false
             for (r, isMatch) in all {
-                if isMatch && !previousMatch, let last = ranges.last { ranges[ranges.count - 1] = last.lowerBound..<r.upperBound }
-                else { ranges.append(r) }
+                if isMatch && !previousMatch, let last = ranges.last {
+                    ranges[ranges.count - 1] = last.lowerBound..<r.upperBound
+                } else {
+                    ranges.append(r)
+                }
                 previousMatch = isMatch
             }
         case .mergedWithNext:
             var previousMatch = false
             var reversed: [Range<Int>] = []
             for (r, isMatch) in all.reversed() {
-                if isMatch && !previousMatch, let last = reversed.last { reversed[reversed.count - 1] = r.lowerBound..<last.upperBound }
-                else { reversed.append(r) }
+                if isMatch && !previousMatch, let last = reversed.last {
+                    reversed[reversed.count - 1] = r.lowerBound..<last.upperBound
+                } else {
+                    reversed.append(r)
+                }
                 previousMatch = isMatch
             }
             ranges = reversed.reversed()
         }
         return ranges.filter { !$0.isEmpty }.map {
-            Piece(text: ns.substring(with: NSRange(location: $0.lowerBound, length: $0.count)), atStart: piece.atStart && $0.lowerBound == 0)
+            Piece(
+                text: ns.substring(with: NSRange(location: $0.lowerBound, length: $0.count)), atStart: piece.atStart && $0.lowerBound == 0)
         }
     }
 }
@@ -248,8 +263,13 @@ final class BoundedRegex: @unchecked Sendable {
         self.pattern = pattern; self.path = path
         let units = Array(pattern.utf16)
         var message = [CChar](repeating: 0, count: 256)
-        guard let re = units.withUnsafeBufferPointer({ sc_regex_compile($0.baseAddress, Int32(units.count), BoundedRegex.stepLimit, &message, 256) }) else {
-            throw ScalpelError.invalidFile(path: path, reason: "Split pre-tokenizer regex does not compile (\(String(cString: message))): \(pattern)")
+        guard
+            let re = units.withUnsafeBufferPointer({
+                sc_regex_compile($0.baseAddress, Int32(units.count), BoundedRegex.stepLimit, &message, 256)
+            })
+        else {
+            throw ScalpelError.invalidFile(
+                path: path, reason: "Split pre-tokenizer regex does not compile (\(String(cString: message))): \(pattern)")
         }
         self.re = re
     }
@@ -260,7 +280,8 @@ final class BoundedRegex: @unchecked Sendable {
     func matches(in text: String) throws -> [Range<Int>] {
         let units = Array(text.utf16)
         guard units.count < Int(Int32.max) else {
-            throw ScalpelError.invalidData(path: path, reason: "a piece of text of \(units.count) UTF-16 units is too long for the Split regex")
+            throw ScalpelError.invalidData(
+                path: path, reason: "a piece of text of \(units.count) UTF-16 units is too long for the Split regex")
         }
         lock.lock(); defer { lock.unlock() }
         return try units.withUnsafeBufferPointer { buffer in
@@ -274,7 +295,11 @@ final class BoundedRegex: @unchecked Sendable {
                 case Int(SC_REGEX_FOUND): out.append(Int(start)..<Int(end))
                 case Int(SC_REGEX_NONE): return out
                 case Int(SC_REGEX_LIMIT):
-                    throw ScalpelError.invalidFile(path: path, reason: "Split pre-tokenizer regex exceeded its backtracking limit on a text of \(units.count) UTF-16 units (the pattern backtracks catastrophically): \(pattern)")
+                    throw ScalpelError.invalidFile(
+                        path: path,
+                        reason:
+                            "Split pre-tokenizer regex exceeded its backtracking limit on a text of \(units.count) UTF-16 units (the pattern backtracks catastrophically): \(pattern)"
+                    )
                 default:
                     throw ScalpelError.invalidFile(path: path, reason: "Split pre-tokenizer regex failed while searching: \(pattern)")
                 }

@@ -45,11 +45,13 @@ public final class Tokenizer: @unchecked Sendable {
         var added: [AddedToken] = []
         for item in json["added_tokens"] as? [[String: Any]] ?? [] {
             guard let id = item["id"] as? Int, let content = item["content"] as? String, !content.isEmpty else { continue }
-            added.append(AddedToken(id: id, content: Array(content.unicodeScalars),
-                                    singleWord: item["single_word"] as? Bool ?? false,
-                                    lstrip: item["lstrip"] as? Bool ?? false,
-                                    rstrip: item["rstrip"] as? Bool ?? false,
-                                    special: item["special"] as? Bool ?? false))
+            added.append(
+                AddedToken(
+                    id: id, content: Array(content.unicodeScalars),
+                    singleWord: item["single_word"] as? Bool ?? false,
+                    lstrip: item["lstrip"] as? Bool ?? false,
+                    rstrip: item["rstrip"] as? Bool ?? false,
+                    special: item["special"] as? Bool ?? false))
         }
         self.added = added
         var byFirst: [Unicode.Scalar: [Int]] = [:]

@@ -25,7 +25,9 @@ final class WordPieceModel: TokenModel {
         self.vocab = v
         tokens = inverse
         let unk = json["unk_token"] as? String ?? "[UNK]"
-        guard let u = v[TokenKey(unk)] else { throw ScalpelError.invalidFile(path: path, reason: "WordPiece unk_token '\(unk)' is not in the vocab") }
+        guard let u = v[TokenKey(unk)] else {
+            throw ScalpelError.invalidFile(path: path, reason: "WordPiece unk_token '\(unk)' is not in the vocab")
+        }
         unkID = u
         prefix = json["continuing_subword_prefix"] as? String ?? "##"
         maxCharacters = json["max_input_chars_per_word"] as? Int ?? 100

@@ -8,10 +8,10 @@ struct Collect: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Collect neuron statistics on a data set, or merge statistics shards.",
         discussion: """
-        Writes one F64 tensor per sum and kind: ff.{count,sum,sum_abs,sum_sqrt,sum_sq,count_pos} ([L] / [L, d_ff]) \
-        and attn.* ([L] / [L, heads, d_head]). Shards collected on different machines add exactly: \
-        scalpel collect --merge A.safetensors B.safetensors --out C.safetensors
-        """)
+            Writes one F64 tensor per sum and kind: ff.{count,sum,sum_abs,sum_sqrt,sum_sq,count_pos} ([L] / [L, d_ff]) \
+            and attn.* ([L] / [L, heads, d_head]). Shards collected on different machines add exactly: \
+            scalpel collect --merge A.safetensors B.safetensors --out C.safetensors
+            """)
 
     @Option(help: "A Hugging Face checkpoint folder.")
     var model: String?
@@ -58,19 +58,28 @@ struct Collect: ParsableCommand {
         _ = try loaded.requireLanguageModel()
         let context = try ContextLength.resolve(self.context, shape: loaded.model.shape)
         let tokenizer = try loaded.requireTokenizer()
-        let selection = try WindowSelection.select(textData.dataSet(data), tokenizer: tokenizer,
-                                                   context: context, skip: skip, count: tokens,
-                                                   vocabularySize: loaded.model.shape.vocabularySize, masking: .forModel(loaded.model, tokenizer: tokenizer))
+        let selection = try WindowSelection.select(
+            textData.dataSet(data), tokenizer: tokenizer,
+            context: context, skip: skip, count: tokens,
+            vocabularySize: loaded.model.shape.vocabularySize, masking: .forModel(loaded.model, tokenizer: tokenizer))
         let bar = ProgressBar(label: "collect", total: selection.tokenCount)
         let start = Date()
         let stats = StatisticsCollector.collect(loaded.model, selection, batchTokens: max(batchTokens, context)) { bar.advance($0) }
         bar.finish()
         try stats.validate("\(data) statistics")
         let seconds = Date().timeIntervalSince(start)
-        try stats.write(to: out, metadata: ["format": "scalpel-statistics", "model": model, "data": data,
-                                            "skip": String(skip), "context": String(context)])
-        FileHandle.standardError.write(Data(String(format: "collected %d positions (%d tokens run) in %.2f s (%.0f tokens/s)\n",
-            selection.count, selection.tokenCount, seconds, Double(selection.tokenCount) / seconds).utf8))
+        try stats.write(
+            to: out,
+            metadata: [
+                "format": "scalpel-statistics", "model": model, "data": data,
+                "skip": String(skip), "context": String(context),
+            ])
+        FileHandle.standardError.write(
+            Data(
+                String(
+                    format: "collected %d positions (%d tokens run) in %.2f s (%.0f tokens/s)\n",
+                    selection.count, selection.tokenCount, seconds, Double(selection.tokenCount) / seconds
+                ).utf8))
         print("wrote \(out)")
         Profile.report()
     }

@@ -73,8 +73,9 @@ struct Eval: ParsableCommand {
         var results: [(String, Metrics)] = []
         var timing: [String: Any] = [:]
         for set in sets {
-            let selection = try WindowSelection.select(set, tokenizer: tokenizer, context: context, skip: skip, count: tokens,
-                                                       vocabularySize: loaded.model.shape.vocabularySize, masking: .forModel(loaded.model, tokenizer: tokenizer))
+            let selection = try WindowSelection.select(
+                set, tokenizer: tokenizer, context: context, skip: skip, count: tokens,
+                vocabularySize: loaded.model.shape.vocabularySize, masking: .forModel(loaded.model, tokenizer: tokenizer))
             let bar = ProgressBar(label: set.name, total: selection.tokenCount)
             let start = Date()
             let metrics = try evaluator.evaluate(selection) { bar.advance($0) }
@@ -82,13 +83,18 @@ struct Eval: ParsableCommand {
             bar.finish()
             results.append((set.name, metrics))
             timing[set.name] = ["seconds": seconds, "tokens": selection.tokenCount]
-            FileHandle.standardError.write(Data(String(format: "%@: %d tokens run in %.2f s (%.0f tokens/s)\n",
-                set.name, selection.tokenCount, seconds, Double(selection.tokenCount) / seconds).utf8))
+            FileHandle.standardError.write(
+                Data(
+                    String(
+                        format: "%@: %d tokens run in %.2f s (%.0f tokens/s)\n",
+                        set.name, selection.tokenCount, seconds, Double(selection.tokenCount) / seconds
+                    ).utf8))
         }
         Profile.report()
         print(MetricsTable.render(results))
         if let json {
-            try MetricsJSON.write(results, extra: ["model": modelOptions.model, "context": context, "skip": skip, "timing": timing], to: json)
+            try MetricsJSON.write(
+                results, extra: ["model": modelOptions.model, "context": context, "skip": skip, "timing": timing], to: json)
         }
     }
 }

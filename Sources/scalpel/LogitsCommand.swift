@@ -49,10 +49,11 @@ struct Logits: ParsableCommand {
             throw ScalpelError.invalidArgument("token id \(bad) is outside the vocabulary [0, \(shape.vocabularySize))")
         }
         let logits = loaded.model.logits([tokens])
-        try SafetensorsWriter.write([
-            TensorRecord(name: "ids", shape: [tokens.count], int32s: tokens.map { Int32($0) }),
-            TensorRecord(name: "logits", shape: logits.shape, floats: UnsafeBufferPointer(start: logits.pointer, count: logits.count)),
-        ], to: out)
+        try SafetensorsWriter.write(
+            [
+                TensorRecord(name: "ids", shape: [tokens.count], int32s: tokens.map { Int32($0) }),
+                TensorRecord(name: "logits", shape: logits.shape, floats: UnsafeBufferPointer(start: logits.pointer, count: logits.count)),
+            ], to: out)
         print("wrote \(out): \(tokens.count) tokens × \(shape.vocabularySize) logits")
     }
 }

@@ -59,4 +59,3 @@ struct ScalpelCommand: ParsableCommand {
         subcommands: [Eval.self, Logits.self, Collect.self, Prune.self, Report.self, Demo.self, Sgemm.self]
     )
 }
-

@@ -51,20 +51,25 @@ struct TextDataOptions: ParsableArguments {
 struct MethodOptions: ParsableArguments {
     @Option(name: .customLong("ff-frac"), parsing: .unconditional, help: "Fraction of all FF neurons pruned per step.")
     var ffFrac: Double = 0.02
-    @Option(name: .customLong("attn-frac"), parsing: .unconditional, help: "Fraction of all attention neurons (heads with --attn-heads) pruned per step.")
+    @Option(
+        name: .customLong("attn-frac"), parsing: .unconditional,
+        help: "Fraction of all attention neurons (heads with --attn-heads) pruned per step.")
     var attnFrac: Double = 0
-    @Option(name: .customLong("ff-metric"), help: "FF importance: freq, abs, sqrt, rms, std, mean or random.",
-            transform: { try ImportanceMetric(argument: $0, option: "--ff-metric") })
+    @Option(
+        name: .customLong("ff-metric"), help: "FF importance: freq, abs, sqrt, rms, std, mean or random.",
+        transform: { try ImportanceMetric(argument: $0, option: "--ff-metric") })
     var ffMetric: ImportanceMetric = .abs
-    @Option(name: .customLong("attn-metric"), help: "Attention importance (same choices).",
-            transform: { try ImportanceMetric(argument: $0, option: "--attn-metric") })
+    @Option(
+        name: .customLong("attn-metric"), help: "Attention importance (same choices).",
+        transform: { try ImportanceMetric(argument: $0, option: "--attn-metric") })
     var attnMetric: ImportanceMetric = .abs
     @Option(name: .customLong("ff-eps"), parsing: .unconditional, help: "eps in I_F / (I_R + eps) for FF neurons.")
     var ffEps: Double = 1e-3
     @Option(name: .customLong("attn-eps"), parsing: .unconditional, help: "eps for attention neurons.")
     var attnEps: Double = 1e-4
-    @Option(name: .customLong("attn-heads"), help: "Prune whole heads ranked by the mean or median of their neurons' scores.",
-            transform: { try AttentionSelection(headArgument: $0) })
+    @Option(
+        name: .customLong("attn-heads"), help: "Prune whole heads ranked by the mean or median of their neurons' scores.",
+        transform: { try AttentionSelection(headArgument: $0) })
     var attnHeads: AttentionSelection?
     @Option(help: "Replace pruned activations by zero or by their retain-set mean.", transform: { try PruningOffset(argument: $0) })
     var offset: PruningOffset = .zero
@@ -80,15 +85,20 @@ struct MethodOptions: ParsableArguments {
     var noRecollect = false
     @Option(parsing: .unconditional, help: "Seed for the random metric.")
     var seed: UInt64 = 0
-    @Option(name: .customLong("stop-forget-drop"), parsing: .unconditional, help: "Stop once forget top-1 has dropped by this many percent.")
+    @Option(
+        name: .customLong("stop-forget-drop"), parsing: .unconditional, help: "Stop once forget top-1 has dropped by this many percent.")
     var stopForgetDrop: Double?
-    @Option(name: .customLong("max-retain-drop"), parsing: .unconditional,
-            help: "Stop before retain top-1 drops by more than this many percent (the step is undone).")
+    @Option(
+        name: .customLong("max-retain-drop"), parsing: .unconditional,
+        help: "Stop before retain top-1 drops by more than this many percent (the step is undone).")
     var maxRetainDrop: Double?
     @Option(name: .customLong("batch-tokens"), parsing: .unconditional, help: "Tokens per forward batch.")
     var batchTokens: Int = 4096
-    @Option(name: .customLong("forget-classes"),
-            help: "Image classifiers: the classes (sub-folders) to forget, comma-separated. With one folder for --forget and --retain, retain is the other classes.")
+    @Option(
+        name: .customLong("forget-classes"),
+        help:
+            "Image classifiers: the classes (sub-folders) to forget, comma-separated. With one folder for --forget and --retain, retain is the other classes."
+    )
     var forgetClasses: String?
     @Option(name: .customLong("retain-classes"), help: "Image classifiers: the classes to retain, comma-separated.")
     var retainClasses: String?

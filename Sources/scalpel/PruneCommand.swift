@@ -7,19 +7,27 @@ struct Prune: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Selective pruning: prune the neurons that matter much more to --forget than to --retain, step by step.",
         discussion: """
-        Before step 1 and after every step, forget and retain are evaluated on their evaluation portions \
-        (predictions [collect-tokens, collect-tokens + eval-tokens)); statistics come from the first \
-        collect-tokens predictions. For image classifiers (ViT) the data sets are ImageFolders, a prediction is \
-        an image, and --forget-classes/--retain-classes pick classes. RUN_DIR receives history.json, history.csv, masks.safetensors, run.json \
-        and, at the end, model/ (a complete Hugging Face checkpoint).
-        """)
+            Before step 1 and after every step, forget and retain are evaluated on their evaluation portions \
+            (predictions [collect-tokens, collect-tokens + eval-tokens)); statistics come from the first \
+            collect-tokens predictions. For image classifiers (ViT) the data sets are ImageFolders, a prediction is \
+            an image, and --forget-classes/--retain-classes pick classes. RUN_DIR receives history.json, history.csv, masks.safetensors, run.json \
+            and, at the end, model/ (a complete Hugging Face checkpoint).
+            """)
 
     @Option(help: "A Hugging Face checkpoint folder.") var model: String?
     @Option(help: "The data set whose capability is removed.") var forget: String?
     @Option(help: "The data set whose capability is kept.") var retain: String?
     @OptionGroup var method: MethodOptions
-    @Option(name: .customLong("stats-cache"), help: "A folder where collected statistics are kept and reused when checkpoint, data windows and mask are the same (e.g. retain statistics across runs).") var statsCache: String?
-    @Flag(name: .customLong("no-compact"), help: "Run the full-size model every step instead of taking pruned FF neurons and heads out of the matmuls (same results up to float summation order; slower).") var noCompact = false
+    @Option(
+        name: .customLong("stats-cache"),
+        help:
+            "A folder where collected statistics are kept and reused when checkpoint, data windows and mask are the same (e.g. retain statistics across runs)."
+    ) var statsCache: String?
+    @Flag(
+        name: .customLong("no-compact"),
+        help:
+            "Run the full-size model every step instead of taking pruned FF neurons and heads out of the matmuls (same results up to float summation order; slower)."
+    ) var noCompact = false
     @OptionGroup var threading: ThreadOptions
     @Option(help: "The run folder to create.") var out: String?
     @Option(help: "Continue the interrupted run in this folder (its stored settings are used).") var resume: String?

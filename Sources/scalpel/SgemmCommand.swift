@@ -30,7 +30,9 @@ struct Sgemm: ParsableCommand {
             best = min(best, Date().timeIntervalSince(t))
         }
         let gflops = 2.0 * Double(m) * Double(n) * Double(k) / best / 1e9
-        print(String(format: "{\"m\": %d, \"n\": %d, \"k\": %d, \"threads\": %d, \"seconds\": %.5f, \"gflops\": %.2f}",
-                     m, n, k, Parallel.threads, best, gflops))
+        print(
+            String(
+                format: "{\"m\": %d, \"n\": %d, \"k\": %d, \"threads\": %d, \"seconds\": %.5f, \"gflops\": %.2f}",
+                m, n, k, Parallel.threads, best, gflops))
     }
 }

@@ -12,11 +12,13 @@ struct KernelTests {
         let b = (0..<(n * k)).map { Float(($0 * 13) % 7) - 3 }
         var c = [Float](repeating: 0, count: m * n)
         BLAS.gemm(m: m, n: n, k: k, a: a, lda: k, b: b, ldb: k, transposeB: true, c: &c, ldc: n)
-        for i in 0..<m { for j in 0..<n {
-            var s: Float = 0
-            for t in 0..<k { s += a[i * k + t] * b[j * k + t] }
-            #expect(c[i * n + j] == s)
-        } }
+        for i in 0..<m {
+            for j in 0..<n {
+                var s: Float = 0
+                for t in 0..<k { s += a[i * k + t] * b[j * k + t] }
+                #expect(c[i * n + j] == s)
+            }
+        }
     }
 
     @Test("cross-entropy and rank of one row")
@@ -29,8 +31,12 @@ struct KernelTests {
         #expect(rank == 2)
     }
 
-    @Test("fused attention equals softmax(scale · q kᵀ) · v computed naively in Double",
-          arguments: [(1, 64, true), (7, 64, true), (37, 64, true), (37, 64, false), (50, 20, true), (13, 40, false), (130, 128, true), (18, 4, true), (33, 4, false), (9, 8, true)])
+    @Test(
+        "fused attention equals softmax(scale · q kᵀ) · v computed naively in Double",
+        arguments: [
+            (1, 64, true), (7, 64, true), (37, 64, true), (37, 64, false), (50, 20, true), (13, 40, false), (130, 128, true), (18, 4, true),
+            (33, 4, false), (9, 8, true),
+        ])
     func attention(T: Int, dh: Int, causal: Bool) {
         // q, k, v interleaved in rows of stride ld (as in a fused qkv projection), out with its own stride
         let ld = 3 * dh + 5, ldo = dh + 3
@@ -39,8 +45,9 @@ struct KernelTests {
         var scratch = [Float](repeating: .nan, count: sc_attention_scratch(T, dh))
         let scale: Float = 0.125
         qkv.withUnsafeBufferPointer { p in
-            sc_attention_head(p.baseAddress!, p.baseAddress! + dh, p.baseAddress! + 2 * dh, ld, T, dh, scale,
-                              causal ? 1 : 0, &out, ldo, &scratch)
+            sc_attention_head(
+                p.baseAddress!, p.baseAddress! + dh, p.baseAddress! + 2 * dh, ld, T, dh, scale,
+                causal ? 1 : 0, &out, ldo, &scratch)
         }
         var worst = 0.0
         for i in 0..<T {

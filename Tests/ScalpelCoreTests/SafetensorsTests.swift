@@ -10,7 +10,8 @@ struct SafetensorsTests {
     @Test("every dtype converts as PyTorch wrote it")
     func readsEveryDType() throws {
         let file = try SafetensorsFile(path: TestSupport.fixture("safetensors/dtypes.safetensors"))
-        let expected = try JSONDecoder().decode([String: Expected].self,
+        let expected = try JSONDecoder().decode(
+            [String: Expected].self,
             from: Data(contentsOf: URL(fileURLWithPath: TestSupport.fixture("safetensors/dtypes.json"))))
         #expect(file.metadata["note"] == "scalpel fixture")
         for (name, e) in expected {
@@ -42,29 +43,32 @@ struct SafetensorsTests {
 
     @Test("header is padded to 8 bytes and tensors are sorted")
     func writerLayout() throws {
-        let data = SafetensorsWriter.encode([
-            TensorRecord(name: "b", shape: [2], floats: [1, 2]),
-            TensorRecord(name: "a", shape: [1], int32s: [7]),
-        ], metadata: ["k": "v"])
+        let data = SafetensorsWriter.encode(
+            [
+                TensorRecord(name: "b", shape: [2], floats: [1, 2]),
+                TensorRecord(name: "a", shape: [1], int32s: [7]),
+            ], metadata: ["k": "v"])
         var n: UInt64 = 0
         _ = withUnsafeMutableBytes(of: &n) { data.copyBytes(to: $0, from: 0..<8) }
         #expect(n % 8 == 0)
         #expect(data.count == 8 + Int(n) + 4 + 8)
     }
 
-    @Test("a file Scalpel writes reads back in Python's safetensors",
-          .enabled(if: TestSupport.python(with: ["safetensors", "numpy"]) != nil, "needs python3 with safetensors and numpy"))
+    @Test(
+        "a file Scalpel writes reads back in Python's safetensors",
+        .enabled(if: TestSupport.python(with: ["safetensors", "numpy"]) != nil, "needs python3 with safetensors and numpy"))
     func roundTripThroughPython() throws {
         let dir = TestSupport.temporaryFolder()
         let path = dir + "/rt.safetensors"
         let floats: [Float] = [1.5, -2.25, 3.0e-8, 65504, -0.0, 1e30]
-        try SafetensorsWriter.write([
-            TensorRecord(name: "floats", shape: [2, 3], floats: floats),
-            TensorRecord(name: "ids", shape: [3], int32s: [-1, 0, 50271]),
-            TensorRecord(name: "mask", shape: [2, 2], uint8s: [0, 1, 1, 0]),
-            TensorRecord(name: "sums", shape: [2], doubles: [1e300, -3.5]),
-            TensorRecord(name: "名前 with \"quotes\"", shape: [1], floats: [42]),
-        ], metadata: ["scalpel": "1"], to: path)
+        try SafetensorsWriter.write(
+            [
+                TensorRecord(name: "floats", shape: [2, 3], floats: floats),
+                TensorRecord(name: "ids", shape: [3], int32s: [-1, 0, 50271]),
+                TensorRecord(name: "mask", shape: [2, 2], uint8s: [0, 1, 1, 0]),
+                TensorRecord(name: "sums", shape: [2], doubles: [1e300, -3.5]),
+                TensorRecord(name: "名前 with \"quotes\"", shape: [1], floats: [42]),
+            ], metadata: ["scalpel": "1"], to: path)
         let r = try TestSupport.run("/usr/bin/env", ["python3", TestSupport.root + "/Tools/check_safetensors.py", path])
         #expect(r.status == 0, "\(r.stderr)")
         let json = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
@@ -128,7 +132,8 @@ struct SafetensorsTests {
     }
 
     @Test func unknownDType() throws {
-        try expectInvalid(header(#"{"w":{"dtype":"Q9","shape":[1],"data_offsets":[0,1]}}"#, dataBytes: 1), containing: "unsupported dtype Q9")
+        try expectInvalid(
+            header(#"{"w":{"dtype":"Q9","shape":[1],"data_offsets":[0,1]}}"#, dataBytes: 1), containing: "unsupported dtype Q9")
     }
 
     @Test func missingFile() throws {
@@ -144,8 +149,11 @@ extension SafetensorsTests {
         let a = Tensor(shape: [2, 3], values: [1, 2, 3, 4, 5, 6]), b = Tensor(shape: [1], values: [-7.5])
         let path = TestSupport.temporaryFolder() + "/s.safetensors"
         try SafetensorsWriter.write(floatTensors: [("z.b", b), ("a.w", a)], metadata: ["k": "v"], to: path)
-        let expected = SafetensorsWriter.encode([TensorRecord(name: "z.b", shape: [1], floats: b.values),
-                                                 TensorRecord(name: "a.w", shape: [2, 3], floats: a.values)], metadata: ["k": "v"])
+        let expected = SafetensorsWriter.encode(
+            [
+                TensorRecord(name: "z.b", shape: [1], floats: b.values),
+                TensorRecord(name: "a.w", shape: [2, 3], floats: a.values),
+            ], metadata: ["k": "v"])
         #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == expected)
         #expect(try SafetensorsFile(path: path).floatTensor("a.w").values == a.values)
     }

@@ -3,8 +3,9 @@ import Testing
 
 @Suite("Tensors")
 struct TensorTests {
-    @Test("tensors of every size start zeroed, hold what is written, and large ones sit on 2 MiB boundaries",
-          arguments: [[3], [1000, 1000], [1025, 1024], [4096, 3072]])
+    @Test(
+        "tensors of every size start zeroed, hold what is written, and large ones sit on 2 MiB boundaries",
+        arguments: [[3], [1000, 1000], [1025, 1024], [4096, 3072]])
     func zeros(shape: [Int]) {
         for _ in 0..<2 {  // a second round reuses freed memory
             let t = Tensor(zeros: shape)

@@ -11,8 +11,9 @@ let smolLM2Path: String? = {
 }()
 
 /// SmolLM2-135M-Instruct (Q4_1 GGUF) against transformers loading the same file (Tools/smollm2_reference.py).
-@Suite("Real weights: SmolLM2-135M GGUF",
-       .enabled(if: smolLM2Path != nil, "skipped: run Tools/fetch_smollm2.sh to fetch SmolLM2-135M-Instruct.Q4_1.gguf"))
+@Suite(
+    "Real weights: SmolLM2-135M GGUF",
+    .enabled(if: smolLM2Path != nil, "skipped: run Tools/fetch_smollm2.sh to fetch SmolLM2-135M-Instruct.Q4_1.gguf"))
 struct SmolLM2Tests {
     static let reference = try! SafetensorsFile(path: TestSupport.fixture("smollm2/reference.safetensors"))
 
@@ -34,7 +35,8 @@ struct SmolLM2Tests {
     @Test("logits equal transformers' within 1e-3 (dequantized Q4_1/Q8_0, rotary permutation undone)")
     func logits() throws {
         let loaded = try ModelRegistry.load(smolLM2Path!)
-        #expect(loaded.model.shape == ModelShape(layers: 30, ffWidth: 1536, heads: 9, headWidth: 64, vocabularySize: 49152, maxPositions: 8192))
+        #expect(
+            loaded.model.shape == ModelShape(layers: 30, ffWidth: 1536, heads: 9, headWidth: 64, vocabularySize: 49152, maxPositions: 8192))
         let ids = try Self.reference.intValues("logits_ids")
         let logits = loaded.model.logits([ids])
         let head = try Self.reference.floatTensor("logits_head")
@@ -72,7 +74,9 @@ struct GGUFReadingTests {
 }
 
 extension GGUFReadingTests {
-    @Test("every supported type dequantizes exactly as gguf-py does", arguments: ["f32", "f16", "bf16", "q4_0", "q4_1", "q8_0", "q4_k", "q5_k", "q6_k"])
+    @Test(
+        "every supported type dequantizes exactly as gguf-py does",
+        arguments: ["f32", "f16", "bf16", "q4_0", "q4_1", "q8_0", "q4_k", "q5_k", "q6_k"])
     func dequantize(type: String) throws {
         let file = try GGUFFile(path: TestSupport.fixture("gguf/types.gguf"))
         #expect(file.version == 3)
@@ -97,7 +101,8 @@ struct GGUFTokenizerTests {
     @Test("SentencePiece-style vocabulary (tokens, scores, types) gives the ids of the tokenizer transformers builds")
     func sentencePiece() throws {
         let tok = try GGUFCheckpoint.loadTokenizer(TestSupport.fixture("gguf/spm-vocab.gguf"))!
-        let file = try JSONDecoder().decode(File.self, from: Data(contentsOf: URL(fileURLWithPath: TestSupport.fixture("gguf/spm-vocab.expected.json"))))
+        let file = try JSONDecoder().decode(
+            File.self, from: Data(contentsOf: URL(fileURLWithPath: TestSupport.fixture("gguf/spm-vocab.expected.json"))))
         #expect(file.cases.count >= 20)
         for c in file.cases {
             #expect(try tok.encode(c.text) == c.ids, "\(c.text.debugDescription)")

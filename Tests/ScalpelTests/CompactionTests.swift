@@ -18,13 +18,14 @@ struct CompactionTests {
         let f = shape.ffWidth, dh = shape.headWidth
         for i in stride(from: 0, to: f, by: 3) { m.prune(.ff, i, step: 1, offset: 0.25) }
         if shape.layers > 1 { for i in 0..<(f * 2 / 5) { m.prune(.ff, f + i, step: 2, offset: 0) } }
-        for j in 0..<dh { m.prune(.attn, dh + j, step: 1, offset: -0.5) }   // layer 0, head 1
+        for j in 0..<dh { m.prune(.attn, dh + j, step: 1, offset: -0.5) }  // layer 0, head 1
         m.prune(.attn, 3, step: 2, offset: 0)
         return m
     }
 
-    @Test("compacted forward equals the zeroed-column forward; expanding restores every weight bit for bit",
-          arguments: ["opt-prenorm", "llama-gqa", "neox-parallel", "gpt2", "opt-postnorm-proj", "llama-linear-bias", "bert-mlm"])
+    @Test(
+        "compacted forward equals the zeroed-column forward; expanding restores every weight bit for bit",
+        arguments: ["opt-prenorm", "llama-gqa", "neox-parallel", "gpt2", "opt-postnorm-proj", "llama-linear-bias", "bert-mlm"])
     func forward(_ name: String) throws {
         let loaded = try ModelRegistry.load(TestSupport.fixture("models/" + name))
         let model = loaded.model
@@ -53,8 +54,9 @@ struct CompactionTests {
         for (b, a) in zip(before, after) { #expect(b.1 == a.1, "\(b.0) changed by compact/expand") }
     }
 
-    @Test("statistics of unpruned neurons agree with and without compaction; pruned ones are their replacement value",
-          arguments: ["llama-gqa", "opt-prenorm", "gpt2"])
+    @Test(
+        "statistics of unpruned neurons agree with and without compaction; pruned ones are their replacement value",
+        arguments: ["llama-gqa", "opt-prenorm", "gpt2"])
     func statistics(_ name: String) throws {
         let loaded = try ModelRegistry.load(TestSupport.fixture("models/" + name))
         let model = loaded.model
@@ -79,7 +81,10 @@ struct CompactionTests {
         for kind in NeuronKind.allCases {
             let a = full[kind], b = compacted[kind]
             #expect(a.count == b.count)
-            for (x, y) in [(a.sum, b.sum), (a.sumAbs, b.sumAbs), (a.sumSqrt, b.sumSqrt), (a.sumSquares, b.sumSquares), (a.countPositive, b.countPositive)] {
+            for (x, y) in [
+                (a.sum, b.sum), (a.sumAbs, b.sumAbs), (a.sumSqrt, b.sumSqrt), (a.sumSquares, b.sumSquares),
+                (a.countPositive, b.countPositive),
+            ] {
                 let worst = zip(x, y).map { abs($0 - $1) / max(1e-3, abs($0)) }.max()!
                 #expect(worst <= 1e-4, "\(kind) relative difference \(worst)")
             }
@@ -98,12 +103,17 @@ struct StatisticsCacheRunTests {
     let exe = TestSupport.scalpelExecutable ?? ""
 
     func prune(forget: String, out: String, cache: String, extra: [String] = []) throws -> [[String: Any]] {
-        let r = try TestSupport.run(exe, ["prune", "--model", TestSupport.fixture("models/opt-prenorm"), "--forget", forget,
-                                          "--retain", TestSupport.fixture("data/prose"), "--collect-tokens", "100", "--eval-tokens", "80",
-                                          "--context", "32", "--steps", "3", "--ff-frac", "0.1", "--attn-frac", "0.05",
-                                          "--stats-cache", cache, "--out", out] + extra)
+        let r = try TestSupport.run(
+            exe,
+            [
+                "prune", "--model", TestSupport.fixture("models/opt-prenorm"), "--forget", forget,
+                "--retain", TestSupport.fixture("data/prose"), "--collect-tokens", "100", "--eval-tokens", "80",
+                "--context", "32", "--steps", "3", "--ff-frac", "0.1", "--attn-frac", "0.05",
+                "--stats-cache", cache, "--out", out,
+            ] + extra)
         #expect(r.status == 0, "\(r.stderr)")
-        let history = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/history.json"))) as! [String: Any]
+        let history =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/history.json"))) as! [String: Any]
         return history["steps"] as! [[String: Any]]
     }
 
@@ -121,26 +131,36 @@ struct StatisticsCacheRunTests {
         #expect(entries(cache) == afterFirst, "a repeated run must not collect anything")
         for (a, b) in zip(first, second) {
             #expect(NSDictionary(dictionary: a["metrics"] as! [String: Any]) == NSDictionary(dictionary: b["metrics"] as! [String: Any]))
-            #expect(NSDictionary(dictionary: a["pruned_per_layer"] as! [String: Any]) == NSDictionary(dictionary: b["pruned_per_layer"] as! [String: Any]))
+            #expect(
+                NSDictionary(dictionary: a["pruned_per_layer"] as! [String: Any])
+                    == NSDictionary(dictionary: b["pruned_per_layer"] as! [String: Any]))
         }
         // without the cache and without compaction the same run gives the same selections
         let plain = try prune(forget: code, out: tmp + "/c", cache: tmp + "/other-cache", extra: ["--no-compact"])
         for (a, b) in zip(first, plain) {
-            #expect(NSDictionary(dictionary: a["pruned_per_layer"] as! [String: Any]) == NSDictionary(dictionary: b["pruned_per_layer"] as! [String: Any]))
+            #expect(
+                NSDictionary(dictionary: a["pruned_per_layer"] as! [String: Any])
+                    == NSDictionary(dictionary: b["pruned_per_layer"] as! [String: Any]))
         }
         // a different forget set: its own entries, but step 1's retain statistics come from the cache
         let other = tmp + "/other.txt"
-        try String(repeating: "def main():\n    return [x * 2 for x in range(10)]\n", count: 30).write(toFile: other, atomically: true, encoding: .utf8)
+        try String(repeating: "def main():\n    return [x * 2 for x in range(10)]\n", count: 30).write(
+            toFile: other, atomically: true, encoding: .utf8)
         _ = try prune(forget: other, out: tmp + "/d", cache: cache)
-        #expect(entries(cache).count == afterFirst.count + 5, "3 forget + 2 retain (steps 2, 3) new entries: \(entries(cache).count - afterFirst.count)")
+        #expect(
+            entries(cache).count == afterFirst.count + 5,
+            "3 forget + 2 retain (steps 2, 3) new entries: \(entries(cache).count - afterFirst.count)")
     }
 }
 
 /// `--threads` changes who computes what, never the result: a compacted run on real SmolLM2
 /// weights (large enough that every matmul is split across workers) gives the same bytes.
-@Suite("Thread count", .enabled(if: TestSupport.scalpelExecutable != nil
-                                && FileManager.default.fileExists(atPath: TestSupport.root + "/.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf"),
-                                "needs the scalpel executable and .cache/models/SmolLM2-135M-Instruct.Q4_1.gguf (Tools/fetch_smollm2.sh)"))
+@Suite(
+    "Thread count",
+    .enabled(
+        if: TestSupport.scalpelExecutable != nil
+            && FileManager.default.fileExists(atPath: TestSupport.root + "/.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf"),
+        "needs the scalpel executable and .cache/models/SmolLM2-135M-Instruct.Q4_1.gguf (Tools/fetch_smollm2.sh)"))
 struct ThreadCountTests {
     @Test("prune with --threads 1 and --threads 3: identical masks and metrics")
     func identical() throws {
@@ -148,13 +168,17 @@ struct ThreadCountTests {
         var results: [(Data, [[String: Any]])] = []
         for threads in ["1", "3"] {
             let out = tmp + "/t" + threads
-            let r = try TestSupport.run(TestSupport.scalpelExecutable!, [
-                "prune", "--model", TestSupport.root + "/.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf",
-                "--forget", TestSupport.fixture("data/code/docs.jsonl"), "--retain", TestSupport.fixture("data/prose"),
-                "--collect-tokens", "80", "--eval-tokens", "60", "--context", "64", "--steps", "2",
-                "--ff-frac", "0.05", "--attn-frac", "0.05", "--attn-heads", "mean", "--threads", threads, "--out", out])
+            let r = try TestSupport.run(
+                TestSupport.scalpelExecutable!,
+                [
+                    "prune", "--model", TestSupport.root + "/.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf",
+                    "--forget", TestSupport.fixture("data/code/docs.jsonl"), "--retain", TestSupport.fixture("data/prose"),
+                    "--collect-tokens", "80", "--eval-tokens", "60", "--context", "64", "--steps", "2",
+                    "--ff-frac", "0.05", "--attn-frac", "0.05", "--attn-heads", "mean", "--threads", threads, "--out", out,
+                ])
             #expect(r.status == 0, "\(r.stderr)")
-            let history = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/history.json"))) as! [String: Any]
+            let history =
+                try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/history.json"))) as! [String: Any]
             results.append((try Data(contentsOf: URL(fileURLWithPath: out + "/masks.safetensors")), history["steps"] as! [[String: Any]]))
         }
         #expect(results[0].0 == results[1].0, "masks differ between 1 and 3 threads")

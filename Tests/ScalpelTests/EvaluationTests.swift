@@ -18,7 +18,8 @@ struct EvaluationTests {
     }
     struct File: Decodable { let model: String; let cases: [Case] }
 
-    static let file: File = try! JSONDecoder().decode(File.self,
+    static let file: File = try! JSONDecoder().decode(
+        File.self,
         from: Data(contentsOf: URL(fileURLWithPath: TestSupport.fixture("eval-expected.json"))))
 
     @Test("loss, top1, top10 and top1_skip50 equal the Python reference", arguments: [0, 1, 2, 3])
@@ -26,8 +27,9 @@ struct EvaluationTests {
         let c = Self.file.cases[index]
         let loaded = try ModelRegistry.load(TestSupport.fixture(Self.file.model))
         let set = DataSet(name: "d", path: TestSupport.fixture("data/" + c.data), textField: c.text_field ?? "text")
-        let selection = try WindowSelection.select(set, tokenizer: loaded.tokenizer!, context: c.context, skip: c.skip, count: c.tokens,
-                                                   vocabularySize: loaded.model.shape.vocabularySize)
+        let selection = try WindowSelection.select(
+            set, tokenizer: loaded.tokenizer!, context: c.context, skip: c.skip, count: c.tokens,
+            vocabularySize: loaded.model.shape.vocabularySize)
         // small batches and logit chunks, so packing and chunking are exercised
         let m = try Evaluator(model: loaded.model, batchTokens: 40, logitRows: 7).evaluate(selection)
         #expect(m.predictions == c.expected.predictions)
@@ -42,7 +44,8 @@ struct EvaluationTests {
     func windows() throws {
         let loaded = try ModelRegistry.load(TestSupport.fixture(Self.file.model))
         let set = DataSet(name: "p", path: TestSupport.fixture("data/prose"))
-        let all = try WindowSelection.select(set, tokenizer: loaded.tokenizer!, context: 16, skip: 0, count: nil, vocabularySize: loaded.model.shape.vocabularySize)
+        let all = try WindowSelection.select(
+            set, tokenizer: loaded.tokenizer!, context: 16, skip: 0, count: nil, vocabularySize: loaded.model.shape.vocabularySize)
         var next = 0
         for w in all.windows {
             #expect(w.firstPrediction == next)
@@ -50,7 +53,8 @@ struct EvaluationTests {
             next += w.tokens.count - 1
         }
         #expect(all.count == next)
-        let part = try WindowSelection.select(set, tokenizer: loaded.tokenizer!, context: 16, skip: 20, count: 33, vocabularySize: loaded.model.shape.vocabularySize)
+        let part = try WindowSelection.select(
+            set, tokenizer: loaded.tokenizer!, context: 16, skip: 20, count: 33, vocabularySize: loaded.model.shape.vocabularySize)
         #expect(part.windows.reduce(0) { $0 + $1.predictions.count } == 33)
         #expect(part.windows.first!.firstPrediction + part.windows.first!.predictions.lowerBound == 20)
     }
@@ -70,8 +74,9 @@ struct DataErrorTests {
 
     func message(_ path: String, field: String = "text", count: Int? = nil, skip: Int = 0) -> String {
         do {
-            _ = try WindowSelection.select(DataSet(name: "x", path: path, textField: field), tokenizer: tokenizer, context: 16, skip: skip, count: count,
-                                           vocabularySize: 1 << 20)
+            _ = try WindowSelection.select(
+                DataSet(name: "x", path: path, textField: field), tokenizer: tokenizer, context: 16, skip: skip, count: count,
+                vocabularySize: 1 << 20)
             return ""
         } catch { return "\(error)" }
     }
@@ -122,7 +127,8 @@ struct MaskedEvaluationTests {
         let expected: EvaluationTests.Expected
     }
     struct File: Decodable { let cases: [Case] }
-    static let file = try! JSONDecoder().decode(File.self,
+    static let file = try! JSONDecoder().decode(
+        File.self,
         from: Data(contentsOf: URL(fileURLWithPath: TestSupport.fixture("eval-expected-masked.json"))))
 
     @Test("metrics over the masked positions equal the Python reference", arguments: [0, 1])
@@ -132,9 +138,10 @@ struct MaskedEvaluationTests {
         let tokenizer = loaded.tokenizer!
         let masking = MaskedLMCorruption.forModel(loaded.model, tokenizer: tokenizer)
         #expect(masking != nil)
-        let selection = try WindowSelection.select(DataSet(name: "d", path: TestSupport.fixture("data/" + c.data)),
-                                                   tokenizer: tokenizer, context: c.context, skip: c.skip, count: c.tokens,
-                                                   vocabularySize: loaded.model.shape.vocabularySize, masking: masking)
+        let selection = try WindowSelection.select(
+            DataSet(name: "d", path: TestSupport.fixture("data/" + c.data)),
+            tokenizer: tokenizer, context: c.context, skip: c.skip, count: c.tokens,
+            vocabularySize: loaded.model.shape.vocabularySize, masking: masking)
         let m = try Evaluator(model: loaded.model, batchTokens: 50, logitRows: 9).evaluate(selection)
         #expect(m.predictions == c.expected.predictions)
         #expect(abs(m.loss - c.expected.loss) < 1e-4, "loss \(m.loss) vs \(c.expected.loss)")

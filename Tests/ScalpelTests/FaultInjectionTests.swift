@@ -16,8 +16,10 @@ struct FaultInjectionTests {
     static let retain = TestSupport.fixture("data/prose")
 
     func pruneArguments(model: String = Self.model, forget: String = Self.forget, out: String, extra: [String] = []) -> [String] {
-        ["prune", "--model", model, "--forget", forget, "--retain", Self.retain, "--collect-tokens", "100", "--eval-tokens", "80",
-         "--context", "32", "--steps", "6", "--ff-frac", "0.03", "--attn-frac", "0.02", "--out", out] + extra
+        [
+            "prune", "--model", model, "--forget", forget, "--retain", Self.retain, "--collect-tokens", "100", "--eval-tokens", "80",
+            "--context", "32", "--steps", "6", "--ff-frac", "0.03", "--attn-frac", "0.02", "--out", out,
+        ] + extra
     }
 
     func run(_ arguments: [String], timeout: TimeInterval = 120) throws -> TestSupport.Output {
@@ -25,11 +27,14 @@ struct FaultInjectionTests {
     }
 
     /// A failure as the user must see it: status 1, no signal, no hang, one line naming `fragment`.
-    func expectCleanError(_ r: TestSupport.Output, _ fragment: String, _ comment: String = "", sourceLocation: SourceLocation = #_sourceLocation) {
+    func expectCleanError(
+        _ r: TestSupport.Output, _ fragment: String, _ comment: String = "", sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         #expect(!r.crashed && !r.timedOut, "crashed or hung: \(comment) \(r.stderr)", sourceLocation: sourceLocation)
         #expect(r.status == 1, "status \(r.status): \(comment) \(r.stderr)", sourceLocation: sourceLocation)
         let lines = r.stderr.split(separator: "\n")
-        #expect(lines.count == 1 && lines[0].hasPrefix("error: "), "not one error line: \(comment) \(r.stderr)", sourceLocation: sourceLocation)
+        #expect(
+            lines.count == 1 && lines[0].hasPrefix("error: "), "not one error line: \(comment) \(r.stderr)", sourceLocation: sourceLocation)
         #expect(r.stderr.contains(fragment), "\(comment): expected '\(fragment)' in \(r.stderr)", sourceLocation: sourceLocation)
     }
 
@@ -76,16 +81,70 @@ struct FaultInjectionTests {
             ("half", { try original.prefix(original.count / 2).write(to: URL(fileURLWithPath: $0)) }, "model.safetensors"),
             ("one byte short", { try original.dropLast().write(to: URL(fileURLWithPath: $0)) }, "model.safetensors"),
             ("trailing bytes", { try (original + Data([1, 2, 3])).write(to: URL(fileURLWithPath: $0)) }, "trailing"),
-            ("header length 2^63", { p in var d = original; d.replaceSubrange(0..<8, with: [0, 0, 0, 0, 0, 0, 0, 0x80]); try d.write(to: URL(fileURLWithPath: p)) }, "header length"),
-            ("header length 2^64-1", { p in var d = original; d.replaceSubrange(0..<8, with: [UInt8](repeating: 0xFF, count: 8)); try d.write(to: URL(fileURLWithPath: p)) }, "header length"),
-            ("shape 2^32 x 2^32", { try self.rewriteHeader($0) { $0.replacingOccurrences(of: "\"shape\":\(first.shape)".replacingOccurrences(of: " ", with: ""), with: "\"shape\":[4294967296,4294967296]") } }, "impossible shape"),
-            ("negative shape", { try self.rewriteHeader($0) { $0.replacingOccurrences(of: "\"shape\":\(first.shape)".replacingOccurrences(of: " ", with: ""), with: "\"shape\":[-1]") } }, "non-negative"),
+            (
+                "header length 2^63",
+                { p in
+                    var d = original; d.replaceSubrange(0..<8, with: [0, 0, 0, 0, 0, 0, 0, 0x80]); try d.write(to: URL(fileURLWithPath: p))
+                }, "header length"
+            ),
+            (
+                "header length 2^64-1",
+                { p in
+                    var d = original; d.replaceSubrange(0..<8, with: [UInt8](repeating: 0xFF, count: 8));
+                    try d.write(to: URL(fileURLWithPath: p))
+                }, "header length"
+            ),
+            (
+                "shape 2^32 x 2^32",
+                {
+                    try self.rewriteHeader($0) {
+                        $0.replacingOccurrences(
+                            of: "\"shape\":\(first.shape)".replacingOccurrences(of: " ", with: ""),
+                            with: "\"shape\":[4294967296,4294967296]")
+                    }
+                }, "impossible shape"
+            ),
+            (
+                "negative shape",
+                {
+                    try self.rewriteHeader($0) {
+                        $0.replacingOccurrences(
+                            of: "\"shape\":\(first.shape)".replacingOccurrences(of: " ", with: ""), with: "\"shape\":[-1]")
+                    }
+                }, "non-negative"
+            ),
             ("duplicate key", { try self.rewriteHeader($0) { "{" + entry(first) + "," + $0.dropFirst() } }, "listed twice"),
-            ("overlap", { try self.rewriteHeader($0) { $0.replacingOccurrences(of: entry(second), with: entry(TensorInfo(name: second.name, dtype: second.dtype, shape: second.shape, start: first.start, end: first.start + (second.end - second.start)))) } }, "overlap"),
-            ("dtype relabelled", { try self.rewriteHeader($0) { $0.replacingOccurrences(of: entry(first), with: entry(first).replacingOccurrences(of: "\"F32\"", with: "\"F16\"")) } }, "needs"),
+            (
+                "overlap",
+                {
+                    try self.rewriteHeader($0) {
+                        $0.replacingOccurrences(
+                            of: entry(second),
+                            with: entry(
+                                TensorInfo(
+                                    name: second.name, dtype: second.dtype, shape: second.shape, start: first.start,
+                                    end: first.start + (second.end - second.start))))
+                    }
+                }, "overlap"
+            ),
+            (
+                "dtype relabelled",
+                {
+                    try self.rewriteHeader($0) {
+                        $0.replacingOccurrences(of: entry(first), with: entry(first).replacingOccurrences(of: "\"F32\"", with: "\"F16\""))
+                    }
+                }, "needs"
+            ),
             ("not JSON", { try self.rewriteHeader($0) { _ in "{\"a\":" } }, "not a JSON object"),
         ]
-        cases.append(("a folder", { p in try FileManager.default.removeItem(atPath: p); try FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: false) }, "folder"))
+        cases.append(
+            (
+                "a folder",
+                { p in
+                    try FileManager.default.removeItem(atPath: p);
+                    try FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: false)
+                }, "folder"
+            ))
         for (label, corrupt, fragment) in cases {
             let dir = try copyModel()
             try corrupt(dir + "/model.safetensors")
@@ -126,13 +185,15 @@ struct FaultInjectionTests {
         let names = try SafetensorsFile(path: dir + "/part.safetensors").tensors.keys
         var map = Dictionary(uniqueKeysWithValues: names.map { ($0, "part.safetensors") })
         map[names.first!] = "../../../../etc/passwd"
-        try JSONSerialization.data(withJSONObject: ["weight_map": map]).write(to: URL(fileURLWithPath: dir + "/model.safetensors.index.json"))
+        try JSONSerialization.data(withJSONObject: ["weight_map": map]).write(
+            to: URL(fileURLWithPath: dir + "/model.safetensors.index.json"))
         expectCleanError(try run(evalArguments(dir)), "not a file name in the checkpoint folder")
         // the same tensors in two shards
         try FileManager.default.copyItem(atPath: dir + "/part.safetensors", toPath: dir + "/copy.safetensors")
         map = Dictionary(uniqueKeysWithValues: names.map { ($0, "part.safetensors") })
         map[names.first!] = "copy.safetensors"
-        try JSONSerialization.data(withJSONObject: ["weight_map": map]).write(to: URL(fileURLWithPath: dir + "/model.safetensors.index.json"))
+        try JSONSerialization.data(withJSONObject: ["weight_map": map]).write(
+            to: URL(fileURLWithPath: dir + "/model.safetensors.index.json"))
         expectCleanError(try run(evalArguments(dir)), "is also in")
     }
 
@@ -174,8 +235,10 @@ struct FaultInjectionTests {
         expectCleanError(try run(evalArguments(dir)), "non-finite")
         let prune = try run(pruneArguments(model: dir, out: TestSupport.temporaryFolder() + "/run"))
         expectCleanError(prune, "non-finite logits")
-        let collect = try run(["collect", "--model", dir, "--data", Self.forget, "--tokens", "20", "--context", "16",
-                               "--out", TestSupport.temporaryFolder() + "/s.safetensors"])
+        let collect = try run([
+            "collect", "--model", dir, "--data", Self.forget, "--tokens", "20", "--context", "16",
+            "--out", TestSupport.temporaryFolder() + "/s.safetensors",
+        ])
         expectCleanError(collect, "not finite")
     }
 
@@ -184,7 +247,9 @@ struct FaultInjectionTests {
         let dir = try copyModel()
         var json = try JSONSerialization.jsonObject(with: bytes(dir + "/tokenizer.json")) as! [String: Any]
         var added = json["added_tokens"] as? [[String: Any]] ?? []
-        added.append(["id": 5000, "content": "def", "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": false])
+        added.append([
+            "id": 5000, "content": "def", "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": false,
+        ])
         json["added_tokens"] = added
         try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: dir + "/tokenizer.json"))
         expectCleanError(try run(evalArguments(dir)), "token id 5000")
@@ -223,8 +288,11 @@ struct FaultInjectionTests {
     func outputIsInput() throws {
         let dir = try copyModel()
         let weights = try bytes(dir + "/model.safetensors"), data = try bytes(Self.forget)
-        expectCleanError(try run(["collect", "--model", dir, "--data", Self.forget, "--tokens", "10", "--context", "16",
-                                  "--out", dir + "/model.safetensors"]), "would overwrite the input")
+        expectCleanError(
+            try run([
+                "collect", "--model", dir, "--data", Self.forget, "--tokens", "10", "--context", "16",
+                "--out", dir + "/model.safetensors",
+            ]), "would overwrite the input")
         let dataCopy = TestSupport.temporaryFolder() + "/docs.jsonl"
         try data.write(to: URL(fileURLWithPath: dataCopy))
         expectCleanError(try run(evalArguments(dir, data: dataCopy) + ["--json", dataCopy]), "would overwrite the input")
@@ -246,7 +314,8 @@ struct FaultInjectionTests {
             expectCleanError(try run(pruneArguments(out: out, extra: extra)), fragment, "\(extra)")
             #expect(!FileManager.default.fileExists(atPath: out))
         }
-        expectCleanError(try run(["eval", "--model", Self.model, "--data", Self.forget, "--skip", "9223372036854775807", "--tokens", "5"]), "--skip")
+        expectCleanError(
+            try run(["eval", "--model", Self.model, "--data", Self.forget, "--skip", "9223372036854775807", "--tokens", "5"]), "--skip")
         expectCleanError(try run(["eval", "--model", Self.model, "--data", Self.forget, "--skip", "-3"]), "--skip")
     }
 
@@ -282,8 +351,11 @@ struct FaultInjectionTests {
             #expect(try bytes(whole + "/model/model.safetensors") == (try bytes(cut + "/model/model.safetensors")), "kill \(k)")
             let h1 = try JSONSerialization.jsonObject(with: bytes(whole + "/history.json")) as! [String: Any]
             let h2 = try JSONSerialization.jsonObject(with: bytes(cut + "/history.json")) as! [String: Any]
-            #expect((h1["steps"] as! [[String: Any]]).map { $0["metrics"] as! NSDictionary } == (h2["steps"] as! [[String: Any]]).map { $0["metrics"] as! NSDictionary })
-            let left = (try FileManager.default.contentsOfDirectory(atPath: cut)).filter { $0.contains(".tmp-") || $0.contains(".old-") }
+            #expect(
+                (h1["steps"] as! [[String: Any]]).map { $0["metrics"] as! NSDictionary }
+                    == (h2["steps"] as! [[String: Any]]).map { $0["metrics"] as! NSDictionary })
+            let left =
+                (try FileManager.default.contentsOfDirectory(atPath: cut)).filter { $0.contains(".tmp-") || $0.contains(".old-") }
                 + (try FileManager.default.contentsOfDirectory(atPath: parent)).filter { $0.contains(".tmp-") }
             #expect(left.isEmpty, "kill \(k): leftovers \(left)")
         }
@@ -305,7 +377,9 @@ struct FaultInjectionTests {
             group.wait()
             #expect(results.filter { $0.status == 0 }.count == 1, "\(results.map(\.stderr))")
             for r in results where r.status != 0 {
-                #expect(r.stderr.contains("in use by pid") || r.stderr.contains("at the same time") || r.stderr.contains("already exists"), "\(r.stderr)")
+                #expect(
+                    r.stderr.contains("in use by pid") || r.stderr.contains("at the same time") || r.stderr.contains("already exists"),
+                    "\(r.stderr)")
                 #expect(!r.crashed)
             }
             let history = try JSONSerialization.jsonObject(with: bytes(out + "/history.json")) as! [String: Any]
@@ -376,8 +450,9 @@ struct FaultInjectionTests {
         #expect(again.status == 0 && !again.stdout.contains("statistics cache entry"), "\(again.stdout)")
     }
 
-    @Test("a full disk during a run or its export: a clean error, nothing left behind, and resume completes it",
-          .enabled(if: getuid() == 0, "mounting a small tmpfs needs root"))
+    @Test(
+        "a full disk during a run or its export: a clean error, nothing left behind, and resume completes it",
+        .enabled(if: getuid() == 0, "mounting a small tmpfs needs root"))
     func diskFull() throws {
         let whole = TestSupport.temporaryFolder() + "/whole"
         #expect(try run(pruneArguments(out: whole)).status == 0)
@@ -388,7 +463,8 @@ struct FaultInjectionTests {
         let out = mountPoint + "/run"
         let r = try run(pruneArguments(out: out))
         expectCleanError(r, "No space left on device")
-        let leftovers = ((try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []).filter { $0.contains(".tmp-") || $0.contains(".old-") }
+        let leftovers =
+            ((try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []).filter { $0.contains(".tmp-") || $0.contains(".old-") }
             + (try FileManager.default.contentsOfDirectory(atPath: mountPoint)).filter { $0.contains(".tmp-") }
         #expect(leftovers.isEmpty, "\(leftovers)")
         #expect(try TestSupport.run("/bin/mount", ["-o", "remount,size=8m", mountPoint]).status == 0)
@@ -410,7 +486,9 @@ struct FaultInjectionTests {
             try JSONSerialization.data(withJSONObject: h).write(to: URL(fileURLWithPath: dir + "/history.json"))
             return dir
         }
-        let empty = try edited { $0["steps"] = [Any](); $0["stopped"] = NSNull(); $0["top1_max_delta"] = NSNull() }
+        let empty = try edited {
+            $0["steps"] = [Any](); $0["stopped"] = NSNull(); $0["top1_max_delta"] = NSNull()
+        }
         expectCleanError(try run(["report", empty]), "no finished step yet")
         #expect(try run(["prune", "--resume", empty]).status == 0)  // evaluates step 0 and carries on
         let noRetain = try edited { h in
@@ -433,8 +511,12 @@ struct FaultInjectionTests {
         try text.write(toFile: lf, atomically: true, encoding: .utf8)
         try text.replacingOccurrences(of: "\n", with: "\r\n").write(toFile: crlf, atomically: true, encoding: .utf8)
         var a: [String] = [], b: [String] = []
-        try DataSet(name: "a", path: lf).forEachDocument { t, _ in a.append(t); return true }
-        try DataSet(name: "b", path: crlf).forEachDocument { t, _ in b.append(t); return true }
+        try DataSet(name: "a", path: lf).forEachDocument { t, _ in
+            a.append(t); return true
+        }
+        try DataSet(name: "b", path: crlf).forEachDocument { t, _ in
+            b.append(t); return true
+        }
         #expect(a.count > 1 && a == b)
     }
 }

@@ -20,7 +20,10 @@ struct ImageTests {
         let labels = Self.loaded.imageClassifier!.labels
         let all = try ImageFolder(path: Self.folder).examples(labels: labels)
         #expect(all.prefix(4).map(\.label) == [0, 1, 2, 3])
-        #expect(all.map { ($0.path as NSString).lastPathComponent }.prefix(5) == ["bird0.png", "cat0.png", "dog0.png", "frog0.png", "bird1.png"])
+        #expect(
+            all.map { ($0.path as NSString).lastPathComponent }.prefix(5) == [
+                "bird0.png", "cat0.png", "dog0.png", "frog0.png", "bird1.png",
+            ])
         let two = try ImageFolder(path: Self.folder, classes: ["cat", "frog"]).examples(labels: labels)
         #expect(Set(two.map(\.label)) == [1, 3] && two.count == 6)
         let others = try ImageFolder(path: Self.folder, excluding: ["cat"]).examples(labels: labels)
@@ -52,17 +55,23 @@ struct ImageTests {
         #expect(m.top5 == 1.0)  // four classes
     }
 
-    @Test("prune --forget-classes runs, and transformers loads the export with equal logits",
-          .enabled(if: TestSupport.scalpelExecutable != nil && TestSupport.python(with: ["torch", "transformers"]) != nil,
-                   "needs the scalpel executable and python3 with torch and transformers"))
+    @Test(
+        "prune --forget-classes runs, and transformers loads the export with equal logits",
+        .enabled(
+            if: TestSupport.scalpelExecutable != nil && TestSupport.python(with: ["torch", "transformers"]) != nil,
+            "needs the scalpel executable and python3 with torch and transformers"))
     func prune() throws {
         let out = TestSupport.temporaryFolder() + "/run"
-        let r = try TestSupport.run(TestSupport.scalpelExecutable!, [
-            "prune", "--model", TestSupport.fixture("models/vit"), "--forget", Self.folder, "--retain", Self.folder,
-            "--forget-classes", "bird", "--collect-tokens", "1", "--eval-tokens", "2", "--steps", "2",
-            "--ff-frac", "0.05", "--attn-frac", "0.02", "--offset", "mean", "--out", out])
+        let r = try TestSupport.run(
+            TestSupport.scalpelExecutable!,
+            [
+                "prune", "--model", TestSupport.fixture("models/vit"), "--forget", Self.folder, "--retain", Self.folder,
+                "--forget-classes", "bird", "--collect-tokens", "1", "--eval-tokens", "2", "--steps", "2",
+                "--ff-frac", "0.05", "--attn-frac", "0.02", "--offset", "mean", "--out", out,
+            ])
         #expect(r.status == 0, "\(r.stderr)")
-        let history = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/history.json"))) as! [String: Any]
+        let history =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/history.json"))) as! [String: Any]
         let last = (history["steps"] as! [[String: Any]]).last!
         #expect((last["pruned"] as! [String: Int]) == ["ff": 2 * 9, "attn": 2 * 1])
         #expect(((last["metrics"] as! [String: [String: Any]])["forget"]!["predictions"] as! Int) == 2)
@@ -70,8 +79,12 @@ struct ImageTests {
         let pixels = try Self.reference.floatTensor("pixels_0")
         let ours = pruned.imageClassifier!.classify([pixels], probe: nil)
         let file = TestSupport.temporaryFolder() + "/hf.safetensors"
-        let py = try TestSupport.run("/usr/bin/env", ["python3", TestSupport.root + "/Tools/check_export.py", out + "/model",
-                                                      TestSupport.fixture("models/vit.reference.safetensors") + ":pixels_0", file])
+        let py = try TestSupport.run(
+            "/usr/bin/env",
+            [
+                "python3", TestSupport.root + "/Tools/check_export.py", out + "/model",
+                TestSupport.fixture("models/vit.reference.safetensors") + ":pixels_0", file,
+            ])
         #expect(py.status == 0, "\(py.stderr)")
         let theirs = try SafetensorsFile(path: file).floatTensor("logits")
         #expect((0..<4).allSatisfy { abs(ours[$0] - theirs[$0]) < 1e-4 })

@@ -13,8 +13,9 @@ struct PruningParityTests {
     static let loaded = try! ModelRegistry.load(TestSupport.fixture("models/opt-prenorm"))
 
     static func selection(_ path: String, skip: Int = 0, count: Int = 100) -> WindowSelection {
-        try! WindowSelection.select(DataSet(name: "d", path: TestSupport.fixture(path)), tokenizer: loaded.tokenizer!,
-                                    context: 32, skip: skip, count: count, vocabularySize: loaded.model.shape.vocabularySize)
+        try! WindowSelection.select(
+            DataSet(name: "d", path: TestSupport.fixture(path)), tokenizer: loaded.tokenizer!,
+            context: 32, skip: skip, count: count, vocabularySize: loaded.model.shape.vocabularySize)
     }
 
     static let forget = StatisticsCollector.collect(loaded.model, selection("data/code/docs.jsonl"), batchTokens: 50)
@@ -46,8 +47,9 @@ struct PruningParityTests {
             for kind in NeuronKind.allCases {
                 let s = stats[kind]
                 #expect(s.count == [Double](repeating: 100, count: 2))
-                expectClose(s.sum, try doubles("\(label).\(kind.rawValue).sum"), "\(label) \(kind) sum",
-                            scale: try doubles("\(label).\(kind.rawValue).sum_abs"))
+                expectClose(
+                    s.sum, try doubles("\(label).\(kind.rawValue).sum"), "\(label) \(kind) sum",
+                    scale: try doubles("\(label).\(kind.rawValue).sum_abs"))
                 expectClose(s.sumAbs, try doubles("\(label).\(kind.rawValue).sum_abs"), "\(label) \(kind) sum_abs")
                 expectClose(s.sumSqrt, try doubles("\(label).\(kind.rawValue).sum_sqrt"), "\(label) \(kind) sum_sqrt")
                 expectClose(s.sumSquares, try doubles("\(label).\(kind.rawValue).sum_sq"), "\(label) \(kind) sum_sq")
@@ -60,8 +62,9 @@ struct PruningParityTests {
     func scores(metric: String) throws {
         for kind in NeuronKind.allCases {
             let eps = kind == .ff ? 1e-3 : 1e-4
-            let s = Scores.compute(ImportanceMetric(rawValue: metric)!, forget: Self.forget[kind], retain: Self.retain[kind],
-                                   eps: eps, seed: 0, step: 1, kind: kind)
+            let s = Scores.compute(
+                ImportanceMetric(rawValue: metric)!, forget: Self.forget[kind], retain: Self.retain[kind],
+                eps: eps, seed: 0, step: 1, kind: kind)
             // |mean_F − mean_R| cancels: its scale is mean|a_F| + mean|a_R|
             let scale = metric == "mean" ? zip(Self.forget[kind].abs, Self.retain[kind].abs).map { $0 + $1 } : nil
             expectClose(s, try doubles("score.\(kind.rawValue).\(metric)"), "\(kind) \(metric)", scale: scale)
@@ -72,8 +75,9 @@ struct PruningParityTests {
     func masks(metric: String) throws {
         let shape = Self.loaded.model.shape
         for (kind, frac) in [(NeuronKind.ff, 0.05), (.attn, 0.02)] {
-            let s = Scores.compute(ImportanceMetric(rawValue: metric)!, forget: Self.forget[kind], retain: Self.retain[kind],
-                                   eps: kind == .ff ? 1e-3 : 1e-4, seed: 0, step: 1, kind: kind)
+            let s = Scores.compute(
+                ImportanceMetric(rawValue: metric)!, forget: Self.forget[kind], retain: Self.retain[kind],
+                eps: kind == .ff ? 1e-3 : 1e-4, seed: 0, step: 1, kind: kind)
             let k = Int(frac * Double(s.count))
             let picked = Selection.top(k, scores: s) { _ in false }.indices
             var mask = [Int](repeating: 0, count: s.count)

@@ -14,12 +14,16 @@ struct PruningRunTests {
     static let retain = TestSupport.fixture("data/prose")
 
     func arguments(out: String, extra: [String] = [], model: String = Self.model) -> [String] {
-        ["prune", "--model", model, "--forget", Self.forget, "--retain", Self.retain,
-         "--collect-tokens", "100", "--eval-tokens", "80", "--context", "32", "--steps", "4",
-         "--ff-frac", "0.05", "--attn-frac", "0.02", "--out", out] + extra
+        [
+            "prune", "--model", model, "--forget", Self.forget, "--retain", Self.retain,
+            "--collect-tokens", "100", "--eval-tokens", "80", "--context", "32", "--steps", "4",
+            "--ff-frac", "0.05", "--attn-frac", "0.02", "--out", out,
+        ] + extra
     }
 
-    func prune(_ out: String, extra: [String] = [], environment: [String: String] = [:], model: String = Self.model) throws -> TestSupport.Output {
+    func prune(_ out: String, extra: [String] = [], environment: [String: String] = [:], model: String = Self.model) throws
+        -> TestSupport.Output
+    {
         try TestSupport.run(exe, arguments(out: out, extra: extra, model: model), environment: environment)
     }
 
@@ -83,7 +87,11 @@ struct PruningRunTests {
         // SIGKILL as soon as step 2 is committed (history.json is the commit point)
         let deadline = Date().addingTimeInterval(120)
         while Date() < deadline {
-            if let d = FileManager.default.contents(atPath: cut + "/history.json"), String(decoding: d, as: UTF8.self).contains("\"step\" : 2") { break }
+            if let d = FileManager.default.contents(atPath: cut + "/history.json"),
+                String(decoding: d, as: UTF8.self).contains("\"step\" : 2")
+            {
+                break
+            }
             usleep(500)
         }
         kill(p.processIdentifier, SIGKILL)
@@ -102,9 +110,12 @@ struct PruningRunTests {
         #expect(m1 == m2)
     }
 
-    @Test("the exported model loads in transformers with logits equal to Scalpel's",
-          .enabled(if: TestSupport.python(with: ["torch", "transformers", "safetensors"]) != nil, "needs python3 with torch, transformers, safetensors"),
-          arguments: ["opt-prenorm", "neox-parallel", "gpt2", "llama-gqa", "roberta-mlm"])
+    @Test(
+        "the exported model loads in transformers with logits equal to Scalpel's",
+        .enabled(
+            if: TestSupport.python(with: ["torch", "transformers", "safetensors"]) != nil,
+            "needs python3 with torch, transformers, safetensors"),
+        arguments: ["opt-prenorm", "neox-parallel", "gpt2", "llama-gqa", "roberta-mlm"])
     func exportLoadsInTransformers(fixture: String) throws {
         let out = TestSupport.temporaryFolder() + "/run"
         let model = TestSupport.fixture("models/" + fixture)
@@ -117,8 +128,12 @@ struct PruningRunTests {
         let pruned = try ModelRegistry.load(out + "/model")
         let ours = pruned.model.logits([ids])
         let file = TestSupport.temporaryFolder() + "/hf.safetensors"
-        let r = try TestSupport.run("/usr/bin/env", ["python3", TestSupport.root + "/Tools/check_export.py", out + "/model",
-                                                     ids.map(String.init).joined(separator: ","), file])
+        let r = try TestSupport.run(
+            "/usr/bin/env",
+            [
+                "python3", TestSupport.root + "/Tools/check_export.py", out + "/model",
+                ids.map(String.init).joined(separator: ","), file,
+            ])
         #expect(r.status == 0, "\(r.stderr)")
         let theirs = try SafetensorsFile(path: file).floatTensor("logits")
         #expect(theirs.shape == ours.shape)
@@ -141,17 +156,29 @@ struct PruningRunTests {
     }
 
     @Test func offsetMeanWithoutBias() throws {
-        let r = try prune(TestSupport.temporaryFolder() + "/run", extra: ["--offset", "mean"], model: TestSupport.fixture("models/llama-gqa"))
+        let r = try prune(
+            TestSupport.temporaryFolder() + "/run", extra: ["--offset", "mean"], model: TestSupport.fixture("models/llama-gqa"))
         #expect(r.status != 0 && r.stderr.contains("--offset mean needs output-projection biases"), "\(r.stderr)")
     }
 
     @Test func fractionOutOfRange() throws { try expectError(["--ff-frac", "1.5"], containing: "--ff-frac must be in [0, 1] (got 1.5)") }
-    @Test func unknownMetric() throws { try expectError(["--ff-metric", "magic"], containing: "--ff-metric: unknown metric 'magic' (choose from freq, abs, sqrt, rms, std, mean, random)") }
+    @Test func unknownMetric() throws {
+        try expectError(
+            ["--ff-metric", "magic"],
+            containing: "--ff-metric: unknown metric 'magic' (choose from freq, abs, sqrt, rms, std, mean, random)")
+    }
     @Test func tooLittleData() throws {
-        try expectError(["--collect-tokens", "1000"], containing: "data set has 181 predictions at context 32, but predictions [0, 1000) were asked for")
+        try expectError(
+            ["--collect-tokens", "1000"], containing: "data set has 181 predictions at context 32, but predictions [0, 1000) were asked for"
+        )
     }
     @Test func sameForgetAndRetain() throws {
-        let r = try TestSupport.run(exe, ["prune", "--model", Self.model, "--forget", Self.retain, "--retain", Self.retain + "/", "--out", TestSupport.temporaryFolder() + "/x"])
+        let r = try TestSupport.run(
+            exe,
+            [
+                "prune", "--model", Self.model, "--forget", Self.retain, "--retain", Self.retain + "/", "--out",
+                TestSupport.temporaryFolder() + "/x",
+            ])
         #expect(r.status != 0 && r.stderr.contains("--forget and --retain are the same data set"), "\(r.stderr)")
     }
     @Test func outputExistsAndIsNotARun() throws {
@@ -181,9 +208,13 @@ struct PruningOptionTests {
     @Test("--no-recollect prunes down the first step's ranking (the reference's top 3k)")
     func oneShot() throws {
         let out = TestSupport.temporaryFolder() + "/run"
-        let r = try TestSupport.run(exe, ["prune", "--model", PruningRunTests.model, "--forget", PruningRunTests.forget,
-                                          "--retain", PruningRunTests.retain, "--collect-tokens", "100", "--eval-tokens", "80",
-                                          "--context", "32", "--steps", "3", "--ff-frac", "0.05", "--no-recollect", "--out", out])
+        let r = try TestSupport.run(
+            exe,
+            [
+                "prune", "--model", PruningRunTests.model, "--forget", PruningRunTests.forget,
+                "--retain", PruningRunTests.retain, "--collect-tokens", "100", "--eval-tokens", "80",
+                "--context", "32", "--steps", "3", "--ff-frac", "0.05", "--no-recollect", "--out", out,
+            ])
         #expect(r.status == 0, "\(r.stderr)")
         let reference = try SafetensorsFile(path: TestSupport.fixture("pruning/reference.safetensors"))
         let t = reference.tensors["score.ff.abs"]!
@@ -197,10 +228,14 @@ struct PruningOptionTests {
     @Test("head mode prunes whole heads")
     func headMode() throws {
         let out = TestSupport.temporaryFolder() + "/run"
-        let r = try TestSupport.run(exe, ["prune", "--model", PruningRunTests.model, "--forget", PruningRunTests.forget,
-                                          "--retain", PruningRunTests.retain, "--collect-tokens", "100", "--eval-tokens", "80",
-                                          "--context", "32", "--steps", "2", "--ff-frac", "0", "--attn-frac", "0.25",
-                                          "--attn-heads", "median", "--out", out])
+        let r = try TestSupport.run(
+            exe,
+            [
+                "prune", "--model", PruningRunTests.model, "--forget", PruningRunTests.forget,
+                "--retain", PruningRunTests.retain, "--collect-tokens", "100", "--eval-tokens", "80",
+                "--context", "32", "--steps", "2", "--ff-frac", "0", "--attn-frac", "0.25",
+                "--attn-heads", "median", "--out", out,
+            ])
         #expect(r.status == 0, "\(r.stderr)")
         let mask = try SafetensorsFile(path: out + "/masks.safetensors").intValues("attn")
         // 2 layers × 4 heads × 16: two heads per step, whole heads only
@@ -217,13 +252,19 @@ struct PruningOptionTests {
         let common = ["collect", "--model", PruningRunTests.model, "--data", PruningRunTests.retain, "--context", "32"]
         #expect(try TestSupport.run(exe, common + ["--tokens", "40", "--out", dir + "/a.safetensors"]).status == 0)
         #expect(try TestSupport.run(exe, common + ["--tokens", "60", "--skip", "40", "--out", dir + "/b.safetensors"]).status == 0)
-        let m = try TestSupport.run(exe, ["collect", "--merge", dir + "/a.safetensors", dir + "/b.safetensors", "--out", dir + "/ab.safetensors"])
+        let m = try TestSupport.run(
+            exe, ["collect", "--merge", dir + "/a.safetensors", dir + "/b.safetensors", "--out", dir + "/ab.safetensors"])
         #expect(m.status == 0, "\(m.stderr)")
         let a = try Statistics(path: dir + "/a.safetensors"), b = try Statistics(path: dir + "/b.safetensors")
         let ab = try Statistics(path: dir + "/ab.safetensors")
         #expect(ab.ff.count == [100, 100])
         #expect(ab.attn.sum == zip(a.attn.sum, b.attn.sum).map { $0 + $1 })
-        let bad = try TestSupport.run(exe, ["collect", "--merge", dir + "/a.safetensors", TestSupport.fixture("safetensors/dtypes.safetensors"), "--out", dir + "/x.safetensors"])
+        let bad = try TestSupport.run(
+            exe,
+            [
+                "collect", "--merge", dir + "/a.safetensors", TestSupport.fixture("safetensors/dtypes.safetensors"), "--out",
+                dir + "/x.safetensors",
+            ])
         #expect(bad.status != 0 && bad.stderr.contains("not a statistics file"), "\(bad.stderr)")
     }
 }

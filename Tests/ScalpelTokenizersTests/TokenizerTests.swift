@@ -62,7 +62,9 @@ struct TokenizerTests {
     @Test("unsupported parts are named")
     func unsupported() throws {
         let json: [String: Any] = ["model": ["type": "Unigram", "vocab": []]]
-        #expect(throws: ScalpelError.unsupported(path: "t.json", field: "tokenizer model", value: "Unigram", supported: ["BPE", "WordPiece"])) {
+        #expect(
+            throws: ScalpelError.unsupported(path: "t.json", field: "tokenizer model", value: "Unigram", supported: ["BPE", "WordPiece"])
+        ) {
             _ = try Tokenizer(json: json, path: "t.json")
         }
     }
@@ -77,10 +79,14 @@ struct TokenizerVariantTests {
         var text: String { String(decoding: Data(base64Encoded: bytes_b64)!, as: UTF8.self) }
     }
     struct File: Decodable { let cases: [Case] }
-    static let cases = try! JSONDecoder().decode(File.self,
-        from: Data(contentsOf: URL(fileURLWithPath: TestSupport.fixture("tokenizer/expected.json")))).cases
+    static let cases = try! JSONDecoder().decode(
+        File.self,
+        from: Data(contentsOf: URL(fileURLWithPath: TestSupport.fixture("tokenizer/expected.json")))
+    ).cases
 
-    @Test("ids equal HF tokenizers", arguments: ["sentencepiece", "metaspace-first", "metaspace-split", "llama3", "digits-bytelevel", "normalized-splits", "wordpiece"])
+    @Test(
+        "ids equal HF tokenizers",
+        arguments: ["sentencepiece", "metaspace-first", "metaspace-split", "llama3", "digits-bytelevel", "normalized-splits", "wordpiece"])
     func ids(variant: String) throws {
         let tok = try Tokenizer(path: TestSupport.fixture("tokenizer/\(variant).json"))
         for c in Self.cases {
@@ -110,9 +116,12 @@ struct StreamingTests {
         return out
     }()
 
-    @Test("ids streamed in parts equal whole-document ids, for every tokenizer and part size",
-          arguments: ["bytelevel", "roberta", "sentencepiece", "metaspace-first", "metaspace-split", "llama3", "digits-bytelevel",
-                      "normalized-splits", "wordpiece"])
+    @Test(
+        "ids streamed in parts equal whole-document ids, for every tokenizer and part size",
+        arguments: [
+            "bytelevel", "roberta", "sentencepiece", "metaspace-first", "metaspace-split", "llama3", "digits-bytelevel",
+            "normalized-splits", "wordpiece",
+        ])
     func streamedEqualsWhole(variant: String) throws {
         let tok = try Tokenizer(path: TestSupport.fixture("tokenizer/\(variant).json"))
         let whole = try tok.encode(Self.document)
@@ -120,12 +129,16 @@ struct StreamingTests {
         var sawCut = false
         for chunk in [1, 700, 2500] {
             var parts: [[Int]] = []
-            try tok.encode(Self.document, chunk: chunk) { parts.append($0); return true }
+            try tok.encode(Self.document, chunk: chunk) {
+                parts.append($0); return true
+            }
             #expect(parts.joined().elementsEqual(whole), "\(variant), chunk \(chunk): \(parts.count) parts")
             if parts.count > 1 { sawCut = true }
             // a consumer that stops early gets a prefix of the ids, and no more work is done
             var first: [Int] = []
-            try tok.encode(Self.document, chunk: chunk) { first = $0; return false }
+            try tok.encode(Self.document, chunk: chunk) {
+                first = $0; return false
+            }
             #expect(whole.starts(with: first))
         }
         #expect(sawCut, "\(variant): the document was never cut")

@@ -32,8 +32,10 @@ public enum TestSupport {
     }
 
     /// Runs `executable` with `arguments` and waits (stdout and stderr captured).
-    public static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
-                           timeout: TimeInterval = 900) throws -> Output {
+    public static func run(
+        _ executable: String, _ arguments: [String], environment: [String: String] = [:],
+        timeout: TimeInterval = 900
+    ) throws -> Output {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: executable)
         p.arguments = arguments
@@ -61,7 +63,8 @@ public enum TestSupport {
         let e = err.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         finished.lock(); done = true; finished.signal(); finished.unlock()
-        var result = Output(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+        var result = Output(
+            status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
         finished.lock(); result.timedOut = killed; finished.unlock()
         result.terminationReason = p.terminationReason
         return result
