@@ -26,6 +26,8 @@ public struct Mask: Sendable, Equatable {
     }
 
     public func steps(_ kind: NeuronKind) -> [Int32] { kind == .ff ? ffStep : attnStep }
+    /// Each neuron's replacement value (0 unless pruned with the mean offset).
+    public func offsets(_ kind: NeuronKind) -> [Float] { kind == .ff ? ffOffset : attnOffset }
     public func isPruned(_ kind: NeuronKind, _ i: Int) -> Bool { steps(kind)[i] != 0 }
     public func prunedCount(_ kind: NeuronKind) -> Int { steps(kind).reduce(0) { $0 + ($1 != 0 ? 1 : 0) } }
 

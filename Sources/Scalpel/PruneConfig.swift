@@ -59,6 +59,14 @@ public struct PruneConfig: Codable, Sendable, Equatable {
         case batchTokens = "batch_tokens", forgetClasses = "forget_classes", retainClasses = "retain_classes"
     }
 
+    /// The per-step fraction, metric and eps of one kind of neuron (METHOD.md §3–§4).
+    public func settings(_ kind: NeuronKind) -> (fraction: Double, metric: ImportanceMetric, eps: Double) {
+        switch kind {
+        case .ff: return (ffFrac, ffMetric, ffEps)
+        case .attn: return (attnFrac, attnMetric, attnEps)
+        }
+    }
+
     public init(model: String, forget: String, retain: String) {
         self.model = model; self.forget = forget; self.retain = retain
     }

@@ -127,7 +127,7 @@ public final class PruningRun {
     /// One step of the loop; returns a reason to stop, if any.
     func step(_ s: Int) throws -> String? {
         let start = Date()
-        let enabled = NeuronKind.allCases.filter { ($0 == .ff ? config.ffFrac : config.attnFrac) > 0 }
+        let enabled = NeuronKind.allCases.filter { config.settings($0).fraction > 0 }
         if enabled.allSatisfy({ mask.prunedCount($0) == mask.steps($0).count }) {
             return "nothing left to prune before step \(s): every \(enabled.map(\.rawValue).joined(separator: " and ")) neuron is pruned"
         }
@@ -217,10 +217,8 @@ public final class PruningRun {
     func select(_ kind: NeuronKind, forget: NeuronSums, retain: NeuronSums, step s: Int) -> (
         indices: [Int], threshold: Double?, scores: [Double]?
     ) {
-        let frac = kind == .ff ? config.ffFrac : config.attnFrac
+        let (frac, metric, eps) = config.settings(kind)
         guard frac > 0 else { return ([], nil, nil) }
-        let metric = kind == .ff ? config.ffMetric : config.attnMetric
-        let eps = kind == .ff ? config.ffEps : config.attnEps
         // random scores are drawn once per run when not recollecting, so one-shot random stays one ranking
         let scores = Scores.compute(
             metric, forget: forget, retain: retain, eps: eps, seed: config.seed,

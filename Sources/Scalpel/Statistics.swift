@@ -180,7 +180,7 @@ extension Statistics {
     public mutating func setPruned(_ mask: Mask) {
         for kind in NeuronKind.allCases {
             var s = self[kind]
-            let steps = mask.steps(kind), offsets = kind == .ff ? mask.ffOffset : mask.attnOffset
+            let steps = mask.steps(kind), offsets = mask.offsets(kind)
             let width = s.width
             for i in steps.indices where steps[i] != 0 {
                 let n = s.count[i / width], c = Double(offsets[i])

@@ -39,7 +39,7 @@ public struct StatisticsCache: Sendable {
         }
         for kind in NeuronKind.allCases {
             add("|\(kind.rawValue)|")
-            let steps = mask.steps(kind), offsets = kind == .ff ? mask.ffOffset : mask.attnOffset
+            let steps = mask.steps(kind), offsets = mask.offsets(kind)
             let pruned = steps.indices.filter { steps[$0] != 0 }
             add(pruned)
             pruned.map { offsets[$0] }.withUnsafeBytes { h.update($0) }
