@@ -50,7 +50,7 @@ void sc_attention_head(const float *q, const float *k, const float *v, size_t ld
  * (so top-k is correct when rank < k). */
 double sc_cross_entropy_rank(const float *logits, size_t V, size_t target, size_t *rank);
 
-/* Statistics of neuron activations (SPEC §2), accumulated in double.
+/* Statistics of neuron activations (METHOD.md §2), accumulated in double.
  * x: [rows, ld] Float32; for rows [row0, row1) and columns [col0, col1):
  *   sum[c] += a, sum_abs[c] += |a|, sum_sqrt[c] += sqrtf|a| (square root in float), sum_sq[c] += a², count_pos[c] += (a > 0)
  * with a = x[r·ld + c]; the sums arrays are indexed by column c. Rows are summed in chunks of 16
