@@ -14,7 +14,7 @@ sc_regex *sc_regex_compile(const uint16_t *pattern, int32_t length, int32_t step
         if (re) uregex_close(re);
         return NULL;
     }
-    /* the limit is in ICU's units of match-engine work (about a million steps each... see uregex.h) */
+    /* the limit is in ICU's time-limit units, each about 10,000 steps of the match engine (uregex.h) */
     uregex_setTimeLimit(re, step_limit, &status);
     /* backtracking memory: 8 MiB, ICU's default, stated here so it is not left to chance */
     uregex_setStackLimit(re, 8 << 20, &status);

@@ -55,7 +55,7 @@ public final class PruningRun {
         try RunInputs.verify(existing.config, recorded: recorded, runJSON: runJSON)
         let run = try PruningRun(config: existing.config, folder: folder, existing: existing, command: [])
         run.runFolder = lock
-        for (key, h) in recorded where key.hasPrefix("model/") { run.modelFileHashes[String(key.dropFirst(6))] = h }
+        run.modelFileHashes = RunInputs.modelFiles(recorded)
         return run
     }
 
@@ -299,7 +299,7 @@ public final class PruningRun {
     /// run.json: the command, versions, and SHA-256 of every input file.
     func writeRunInfo(command: [String], in folder: String) throws {
         let hashes = try RunInputs.hashes(config)
-        for (key, h) in hashes where key.hasPrefix("model/") { modelFileHashes[String(key.dropFirst(6))] = h }
+        modelFileHashes = RunInputs.modelFiles(hashes)
         let info: [String: Any] = [
             "command": command,
             "scalpel_version": ScalpelVersion.current,

@@ -42,11 +42,7 @@ public final class RunFolder {
     /// Removes temporary folders `.NAME.tmp-PID` beside `path` whose process is gone.
     private static func removeStaleSiblings(of path: String) {
         let url = URL(fileURLWithPath: path)
-        let parent = url.deletingLastPathComponent().path, prefix = ".\(url.lastPathComponent).tmp-"
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [] where name.hasPrefix(prefix) {
-            guard let pid = Int32(name.dropFirst(prefix.count)), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
-            try? FileManager.default.removeItem(atPath: parent + "/" + name)
-        }
+        AtomicFile.removeStale(in: url.deletingLastPathComponent().path, prefix: ".\(url.lastPathComponent).tmp-")
     }
 
     /// Creates the run folder at `path`: `populate` writes its first files into a temporary folder
@@ -116,14 +112,21 @@ public final class RunFolder {
 /// file of a checkpoint folder (`model/NAME` for a single GGUF file) and `forget:PATH` /
 /// `retain:PATH` for each data file.
 public enum RunInputs {
-    public static func hashes(_ config: PruneConfig, known: [String: String] = [:]) throws -> [String: String] {
+    public static func hashes(_ config: PruneConfig) throws -> [String: String] {
         var out: [String: String] = [:]
-        let digest = try StatisticsCache.checkpointDigest(config.model, known: known)
+        let digest = try StatisticsCache.checkpointDigest(config.model)
         for (name, h) in digest.files { out["model/" + name] = h }
         for (label, path) in [("forget", config.forget), ("retain", config.retain)] {
             let set = DataSet(name: label, path: path, textField: config.textField, extensions: config.extensions.map(Set.init))
             for file in try set.files() { out[label + ":" + file] = try SHA256.file(file) }
         }
+        return out
+    }
+
+    /// The model's file digests among `hashes`, by file name (what `checkpointDigest` reuses).
+    public static func modelFiles(_ hashes: [String: String]) -> [String: String] {
+        var out: [String: String] = [:]
+        for (key, h) in hashes where key.hasPrefix("model/") { out[String(key.dropFirst(6))] = h }
         return out
     }
 

@@ -112,8 +112,11 @@ public struct Statistics: Sendable, Equatable {
     }
 
     /// Reads a file written by `write(to:)`.
-    public init(path: String) throws {
-        let file = try SafetensorsFile(path: path)
+    public init(path: String) throws { try self.init(file: SafetensorsFile(path: path)) }
+
+    /// Reads a statistics file already opened.
+    public init(file: SafetensorsFile) throws {
+        let path = file.path
         func read(_ kind: NeuronKind) throws -> NeuronSums {
             guard let info = file.tensors["\(kind.rawValue).sum"] else {
                 throw ScalpelError.invalidFile(path: path, reason: "not a statistics file: no tensor '\(kind.rawValue).sum'")

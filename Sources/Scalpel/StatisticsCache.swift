@@ -18,12 +18,7 @@ public struct StatisticsCache: Sendable {
             throw ScalpelError.invalidFile(path: folder, reason: "cannot create the statistics cache folder")
         }
         // temporary files of writers that were killed
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] {
-            guard let r = name.range(of: ".tmp-"), let pid = Int32(name[r.upperBound...]), pid != getpid(), kill(pid, 0) != 0,
-                errno == ESRCH
-            else { continue }
-            try? FileManager.default.removeItem(atPath: folder + "/" + name)
-        }
+        AtomicFile.removeStale(in: folder)
     }
 
     /// The cache key of statistics of `selection` on the checkpoint with `mask` applied.
@@ -69,7 +64,7 @@ public struct StatisticsCache: Sendable {
             guard st.metadata["content_sha256"] == SHA256.hash(st.dataSection) else {
                 return .rejected("content does not match its digest")
             }
-            let s = try Statistics(path: file)
+            let s = try Statistics(file: st)
             guard s.ff.shape == [shape.layers, shape.ffWidth], s.attn.shape == [shape.layers, shape.heads, shape.headWidth] else {
                 return .rejected("shapes do not fit the model")
             }

@@ -62,9 +62,6 @@ public struct WindowSelection: Sendable {
     /// portion), or in the selected predictions themselves when `skip` is 0.
     public let portionTargetCounts: [Int: Int]
 
-    /// No windows.
-    static let empty = WindowSelection(dataSet: "", windows: [], skip: 0, count: 0, portionTargetCounts: [:])
-
     /// Tokens the model must run (whole windows).
     public var tokenCount: Int { windows.reduce(0) { $0 + $1.tokens.count } }
 

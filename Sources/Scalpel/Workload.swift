@@ -7,6 +7,18 @@ public enum DataRole: String, CaseIterable, Sendable {
     case forget, retain
 }
 
+/// One value per data role: both always present.
+struct PerRole<T> {
+    let forget: T, retain: T
+
+    init(_ make: (DataRole) throws -> T) rethrows {
+        forget = try make(.forget)
+        retain = try make(.retain)
+    }
+
+    subscript(role: DataRole) -> T { role == .forget ? forget : retain }
+}
+
 /// What a collection needs from the run besides the data: the current mask (pruned neurons get
 /// their replacement value's statistics, METHOD.md §5), the statistics cache, and how to get the
 /// model ready for a forward pass (compaction), which a cache hit skips.
@@ -47,8 +59,8 @@ enum Workloads {
 final class TextWorkload: Workload {
     let model: LanguageModel
     let batchTokens: Int
-    /// [role]: (collection portion, evaluation portion)
-    let portions: [DataRole: (collect: WindowSelection, evaluate: WindowSelection)]
+    /// (collection portion, evaluation portion) of each role
+    let portions: PerRole<(collect: WindowSelection, evaluate: WindowSelection)>
 
     init(_ config: PruneConfig, _ loaded: LoadedModel) throws {
         try loaded.requireHead()
@@ -58,8 +70,7 @@ final class TextWorkload: Workload {
         let shape = model.shape
         let context = try ContextLength.resolve(config.context, shape: shape)
         let masking = MaskedLMCorruption.forModel(model, tokenizer: tokenizer, seed: config.seed)
-        var portions: [DataRole: (collect: WindowSelection, evaluate: WindowSelection)] = [:]
-        for role in DataRole.allCases {
+        portions = try PerRole { role in
             let set = DataSet(
                 name: role.rawValue, path: role == .forget ? config.forget : config.retain,
                 textField: config.textField, extensions: config.extensions.map(Set.init))
@@ -68,14 +79,11 @@ final class TextWorkload: Workload {
                     set, tokenizer: tokenizer, context: context, skip: skip, count: count,
                     vocabularySize: shape.vocabularySize, masking: masking)
             }
-            portions[role] = (try select(0, config.collectTokens), try select(config.collectTokens, config.evalTokens))
+            return (try select(0, config.collectTokens), try select(config.collectTokens, config.evalTokens))
         }
-        self.portions = portions
     }
 
-    private func portion(_ role: DataRole) -> (collect: WindowSelection, evaluate: WindowSelection) {
-        portions[role] ?? (WindowSelection.empty, WindowSelection.empty)
-    }
+    private func portion(_ role: DataRole) -> (collect: WindowSelection, evaluate: WindowSelection) { portions[role] }
 
     var collectionSize: Int { DataRole.allCases.reduce(0) { $0 + portion($1).collect.tokenCount } }
     var evaluationSize: Int { DataRole.allCases.reduce(0) { $0 + portion($1).evaluate.tokenCount } }
@@ -110,32 +118,30 @@ final class TextWorkload: Workload {
 final class ImageWorkload: Workload {
     let evaluator: ImageEvaluator
     let model: ImageClassifier
-    /// [role]: (collection portion, evaluation portion)
-    let portions: [DataRole: (collect: [ImageExample], evaluate: [ImageExample])]
+    /// (collection portion, evaluation portion) of each role
+    let portions: PerRole<(collect: [ImageExample], evaluate: [ImageExample])>
     private var warnedCache = false
 
     init(_ config: PruneConfig, classifier: ImageClassifier, preprocessor: ImagePreprocessor) throws {
         model = classifier
         evaluator = ImageEvaluator(model: classifier, preprocessor: preprocessor)
         let sameFolder = config.forget == config.retain
-        let folders: [DataRole: ImageFolder] = [
-            .forget: ImageFolder(path: config.forget, classes: config.forgetClasses.map(Set.init)),
-            // one folder for both: retain is every class not forgotten, unless named
-            .retain: ImageFolder(
-                path: config.retain, classes: config.retainClasses.map(Set.init),
-                excluding: sameFolder && config.retainClasses == nil ? config.forgetClasses.map(Set.init) : nil),
-        ]
-        var portions: [DataRole: (collect: [ImageExample], evaluate: [ImageExample])] = [:]
-        for (role, folder) in folders {
-            portions[role] = (
+        portions = try PerRole { role in
+            let folder =
+                role == .forget
+                ? ImageFolder(path: config.forget, classes: config.forgetClasses.map(Set.init))
+                // one folder for both: retain is every class not forgotten, unless named
+                : ImageFolder(
+                    path: config.retain, classes: config.retainClasses.map(Set.init),
+                    excluding: sameFolder && config.retainClasses == nil ? config.forgetClasses.map(Set.init) : nil)
+            return (
                 try folder.select(labels: classifier.labels, skip: 0, count: config.collectTokens),
                 try folder.select(labels: classifier.labels, skip: config.collectTokens, count: config.evalTokens)
             )
         }
-        self.portions = portions
     }
 
-    private func portion(_ role: DataRole) -> (collect: [ImageExample], evaluate: [ImageExample]) { portions[role] ?? ([], []) }
+    private func portion(_ role: DataRole) -> (collect: [ImageExample], evaluate: [ImageExample]) { portions[role] }
 
     var collectionSize: Int { DataRole.allCases.reduce(0) { $0 + portion($1).collect.count } }
     var evaluationSize: Int { DataRole.allCases.reduce(0) { $0 + portion($1).evaluate.count } }

@@ -18,6 +18,21 @@ public enum InputFile {
         }
     }
 
+    /// Opens the regular file at `path` for reading: `(descriptor, size)`. The open does not block
+    /// (O_NONBLOCK), and the descriptor itself is checked to be a regular file, so a FIFO swapped in
+    /// after `requireRegular` cannot hang the caller. The caller closes the descriptor.
+    public static func openRegular(_ path: String) throws -> (fd: Int32, size: Int) {
+        try requireRegular(path)
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { throw ScalpelError.invalidFile(path: path, reason: "cannot be opened (\(String(cString: strerror(errno))))") }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+            close(fd)
+            throw ScalpelError.invalidFile(path: path, reason: "is not a regular file")
+        }
+        return (fd, Int(st.st_size))
+    }
+
     /// True when `path` exists and is a regular file.
     public static func isRegular(_ path: String) -> Bool {
         var st = stat()
@@ -26,13 +41,11 @@ public enum InputFile {
 
     /// The whole content of the regular file at `path`, at most `limit` bytes.
     public static func read(_ path: String, limit: Int = 1 << 31) throws -> Data {
-        let size = try requireRegular(path)
+        let (fd, size) = try openRegular(path)
+        defer { close(fd) }
         guard size <= limit else {
             throw ScalpelError.invalidFile(path: path, reason: "is \(size) bytes, more than the \(limit) this kind of file may have")
         }
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw ScalpelError.invalidFile(path: path, reason: "cannot be opened (\(String(cString: strerror(errno))))") }
-        defer { close(fd) }
         var data = Data(count: size)
         var done = 0
         while done < size {
@@ -51,9 +64,7 @@ public enum InputFile {
     /// CRLF) and its 1-based number, until `body` returns false. The file is read in 8 MiB
     /// blocks: memory follows the longest line, not the file.
     public static func forEachLine(_ path: String, _ body: (_ line: Data, _ number: Int) throws -> Bool) throws {
-        try requireRegular(path)
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw ScalpelError.invalidFile(path: path, reason: "cannot be opened (\(String(cString: strerror(errno))))") }
+        let (fd, _) = try openRegular(path)
         defer { close(fd) }
         var pending = Data()
         var number = 0

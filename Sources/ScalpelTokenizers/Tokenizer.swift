@@ -103,9 +103,9 @@ public final class Tokenizer: @unchecked Sendable {
 
     /// The ids `encode(text)` gives, handed to `body` in consecutive parts as the text is
     /// tokenized, until `body` returns false: memory and work follow what the caller takes, not
-    /// the length of the document. Long texts are cut near every `chunk` scalars, only where
-    /// cutting provably does not change the ids nearby (`isSafeCut`); where no such place is
-    /// found, the part grows until one is.
+    /// the length of the document. Long texts are cut near every `chunk` scalars, only where the
+    /// scalars around the cut tokenize the same apart as together (`safeCut`); where no such place
+    /// is found, the part grows until one is. Do not call the tokenizer from `body` (its lock is held).
     public func encode(_ text: String, chunk: Int = 1 << 16, _ body: ([Int]) throws -> Bool) throws {
         let wrap: (before: [Int], after: [Int]) = postProcessor?.wrapping ?? ([], [])
         lock.lock()

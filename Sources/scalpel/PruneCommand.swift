@@ -44,7 +44,6 @@ struct Prune: ParsableCommand {
             }
             var c = PruneConfig(model: model, forget: forget, retain: retain)
             method.configure(&c)
-            try c.validate()
             run = try PruningRun(config: c, folder: out, command: CommandLine.arguments)
         }
         run.compaction = !noCompact
