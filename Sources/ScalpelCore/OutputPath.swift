@@ -30,10 +30,16 @@ public enum OutputPath {
         guard FileManager.default.fileExists(atPath: parent, isDirectory: &isDir), isDir.boolValue else {
             throw ScalpelError.invalidArgument("\(option) \(path): the folder \(parent) does not exist")
         }
-        guard access(parent, W_OK) == 0 else {
+        // create and remove a file there: the real test (root passes access(W_OK) on a read-only
+        // mount or /proc, where creating the output at the end would fail after all the work)
+        let probe = parent + "/.\(URL(fileURLWithPath: target).lastPathComponent).probe-\(getpid())"
+        let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
             throw ScalpelError.invalidArgument(
-                "\(option) \(path): the folder \(parent) is not writable (\(String(cString: strerror(errno))))")
+                "\(option) \(path): cannot create files in the folder \(parent) (\(String(cString: strerror(errno))))")
         }
+        close(fd)
+        unlink(probe)
         if FileManager.default.fileExists(atPath: target, isDirectory: &isDir), !isDir.boolValue, access(target, W_OK) != 0 {
             throw ScalpelError.invalidArgument("\(option) \(path) exists and is not writable")
         }

@@ -300,6 +300,10 @@ struct FaultInjectionTests {
         expectCleanError(try run(pruneArguments(model: dir, out: dir + "/run")), "lies inside the input")
         #expect(try bytes(dir + "/model.safetensors") == weights && (try bytes(dataCopy)) == data)
         expectCleanError(try run(evalArguments(dir) + ["--json", "/nonexistent-folder/m.json"]), "does not exist")
+        // a folder where nothing can be created (even by root): refused before the evaluation, not after
+        let r = try run(evalArguments(dir) + ["--json", "/proc/scalpel-test.json"])
+        expectCleanError(r, "cannot create files in the folder /proc")
+        #expect(r.stdout.isEmpty, "the evaluation ran before the output was checked: \(r.stdout)")
     }
 
     @Test("bad arguments are one-line errors before any work")
