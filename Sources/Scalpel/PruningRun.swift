@@ -99,6 +99,7 @@ public final class PruningRun {
 
     /// Runs (or continues) the loop until `steps` steps or a stopping target, then exports `model/`.
     public func run() throws {
+        loaded.warnings.forEach(log)
         if history.steps.isEmpty {
             let start = Date()
             let metrics = try evaluate()

@@ -40,6 +40,14 @@ public struct ConfigReader {
         return v
     }
 
+    /// The width of one attention head, `width / heads`; an error naming both fields unless `heads` divides `width`.
+    public func headWidth(width: Int, _ widthKey: String, heads: Int, _ headsKey: String) throws -> Int {
+        guard width % heads == 0 else {
+            throw ScalpelError.invalidFile(path: path, reason: "\(widthKey) \(width) is not divisible by \(headsKey) \(heads)")
+        }
+        return width / heads
+    }
+
     /// An optional size: nil when absent or null, else as `count`.
     public func optionalCount(_ key: String) throws -> Int? {
         guard let v = json[key], !(v is NSNull) else { return nil }

@@ -30,6 +30,11 @@ public enum GGUFCheckpoint {
             )
         }
         let kvHeads = m["\(arch).attention.head_count_kv"]?.int ?? heads
+        if gguf.tensors["rope_freqs.weight"] != nil {
+            // Llama 3.1+ frequency factors: they change every rotary angle, and are not implemented
+            throw ScalpelError.unsupported(
+                path: path, field: "tensor rope_freqs.weight (rotary frequency factors)", value: "present", supported: ["absent"])
+        }
         let tokens = m["tokenizer.ggml.tokens"]?.array ?? []
         let vocab = m["\(arch).vocab_size"]?.int ?? tokens.count
         var config: [String: Any] = [
@@ -52,7 +57,8 @@ public enum GGUFCheckpoint {
         let configPath = path + " (metadata)"
         let tokenizerJSON = try tokenizer(m, path: path)
         let tokenizer = try tokenizerJSON.map { try Tokenizer(json: $0, path: path) }
-        let model = try Llama(json: config, store: source, configPath: configPath, modelType: arch)
+        let model = try ModelRegistry.build(
+            ArchitectureInputs(json: config, store: source, configPath: configPath, modelType: arch, tokenizer: tokenizer))
         return LoadedModel(
             network: model, tokenizer: tokenizer, preprocessor: nil, folder: path, modelType: arch, tokenizerJSON: tokenizerJSON)
     }
@@ -177,10 +183,13 @@ final class GGUFSource: TensorSource {
     let permuteRotary: Bool
     let heads: Int, kvHeads: Int
     private let map: [String: String]
+    /// GGUF tensors with no Hugging Face name here, under their GGUF names (reported as unread).
+    private let unmapped: [String]
 
     init(file: GGUFFile, permuteRotary: Bool, heads: Int, kvHeads: Int) {
         self.file = file; self.permuteRotary = permuteRotary; self.heads = heads; self.kvHeads = kvHeads
         var map: [String: String] = [:]
+        var unmapped: [String] = []
         let parts: [String: String] = [
             "attn_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm", "attn_q": "self_attn.q_proj",
             "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj", "attn_output": "self_attn.o_proj",
@@ -193,14 +202,15 @@ final class GGUFSource: TensorSource {
             case "output.weight": map["lm_head.weight"] = name
             default:
                 let p = name.split(separator: ".")
-                guard p.count == 4, p[0] == "blk", let hf = parts[String(p[2])] else { continue }
+                guard p.count == 4, p[0] == "blk", let hf = parts[String(p[2])] else { unmapped.append(name); continue }
                 map["model.layers.\(p[1]).\(hf).\(p[3])"] = name
             }
         }
         self.map = map
+        self.unmapped = unmapped
     }
 
-    var names: [String] { map.keys.sorted() }
+    var names: [String] { (Array(map.keys) + unmapped).sorted() }
     func contains(_ name: String) -> Bool { map[name] != nil }
 
     func tensor(_ name: String, shape expected: [Int]?) throws -> Tensor {

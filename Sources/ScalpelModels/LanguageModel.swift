@@ -59,8 +59,12 @@ public protocol PrunableModel: AnyObject {
 
     /// Every tensor of the model under its checkpoint name, as a Hugging Face checkpoint of this
     /// architecture stores them (tied weights once), for export.
-    /// Call only while the model is not compacted (`compact(nil)`).
+    /// Derived from the record the loader wrote (`CheckpointRecord`). Call only while the model is
+    /// not compacted (`compact(nil)`).
     func stateDict() -> [(name: String, tensor: Tensor)]
+    /// Checkpoint tensors the architecture does not read (a pooler, buffers): not part of the
+    /// model as Scalpel runs it, and not exported.
+    var unusedTensorNames: [String] { get }
 
     /// Takes pruned neurons out of the forward pass (`pruned`), or puts the model back in its
     /// checkpoint's layout (`nil`). Compaction reorders FF weights in place so that pruned FF

@@ -150,3 +150,18 @@ public struct Rotary {
         return (c, s)
     }
 }
+
+/// Token embedding lookups.
+enum Embedding {
+    /// table: [V, d] → x: [Σ T, d], one row per token of the packed sequences.
+    static func gather(_ table: Tensor, _ sequences: [[Int]]) -> Tensor {
+        let d = table.shape[1]
+        let n = sequences.reduce(0) { $0 + $1.count }
+        let x = Tensor(zeros: [n, d])
+        var r = 0
+        for seq in sequences {
+            for id in seq { (x.pointer + r * d).update(from: table.pointer + id * d, count: d); r += 1 }
+        }
+        return x
+    }
+}

@@ -4,92 +4,92 @@ import ScalpelCore
 
 /// The Llama family (`llama`, `mistral`, `qwen2`): RMSNorm, SwiGLU MLP (the FF neuron is
 /// `act(gate)·up`, the input of `down_proj`), rotary, grouped-query attention, Qwen2's q/k/v biases.
-public final class Llama: RotaryDecoder {
+public final class Llama: RotaryDecoder, RecordedCheckpoint {
+    /// `config.json` fields of `model_type` "llama", "mistral" and "qwen2", with Hugging Face's defaults.
+    public struct Configuration {
+        public var hiddenSize, numHiddenLayers, numAttentionHeads, numKeyValueHeads, headDim: Int
+        public var intermediateSize, vocabSize, maxPositionEmbeddings: Int
+        public var rmsNormEps: Double
+        public var hiddenAct: String
+        /// Biases on q/k/v, on o_proj, on the MLP (Qwen2: q/k/v only; Llama: `attention_bias`, `mlp_bias`).
+        public var qkvBias, outBias, mlpBias: Bool
+        public var tieWordEmbeddings: Bool
+
+        public init(_ c: ConfigReader, modelType: String) throws {
+            hiddenSize = try c.count("hidden_size"); numHiddenLayers = try c.count("num_hidden_layers")
+            numAttentionHeads = try c.count("num_attention_heads")
+            numKeyValueHeads = try c.count("num_key_value_heads", numAttentionHeads)
+            guard numAttentionHeads % numKeyValueHeads == 0 else {
+                throw ScalpelError.invalidFile(
+                    path: c.path,
+                    reason: "num_attention_heads \(numAttentionHeads) is not a multiple of num_key_value_heads \(numKeyValueHeads)")
+            }
+            guard let dh = try c.optionalCount("head_dim") ?? (hiddenSize >= numAttentionHeads ? hiddenSize / numAttentionHeads : nil)
+            else {
+                throw ScalpelError.invalidFile(
+                    path: c.path,
+                    reason: "num_attention_heads \(numAttentionHeads) exceeds hidden_size \(hiddenSize) and there is no head_dim")
+            }
+            headDim = dh
+            intermediateSize = try c.count("intermediate_size"); vocabSize = try c.count("vocab_size")
+            maxPositionEmbeddings = try c.count("max_position_embeddings", 2048)
+            // Mistral always slides its window; a window shorter than the positions is not implemented
+            let slides = modelType == "mistral" ? true : try c.bool("use_sliding_window", false)
+            if slides, let window = try c.optionalInt("sliding_window"), window < maxPositionEmbeddings {
+                throw ScalpelError.unsupported(
+                    path: c.path, field: "sliding_window", value: "\(window)", supported: ["null", "≥ max_position_embeddings"])
+            }
+            rmsNormEps = try c.double("rms_norm_eps", 1e-6)
+            hiddenAct = try c.string("hidden_act", "silu")
+            qkvBias = modelType == "qwen2" ? true : try c.bool("attention_bias", false)
+            outBias = modelType == "qwen2" ? false : try c.bool("attention_bias", false)
+            mlpBias = try c.bool("mlp_bias", false)
+            tieWordEmbeddings = try c.bool("tie_word_embeddings", false)
+        }
+    }
+
+    public let config: Configuration
     public let configJSON: [String: Any]
     public let shape: ModelShape
+    public let checkpoint: CheckpointRecord
     public var headInputWidth: Int { dModel }
-    let dModel: Int
+    var dModel: Int { config.hiddenSize }
     let stack: TransformerStack
-    let embedTokens: Tensor, finalNorm: Norm, head: Tensor
-    let attentionWidths: (q: Int, kv: Int)
+    let embedding: Tensor, finalNorm: Norm, head: Tensor
 
     public init(json: [String: Any], store: TensorSource, configPath: String, modelType: String) throws {
+        let reader = ConfigReader(json: json, path: configPath)
+        let config = try Configuration(reader, modelType: modelType)
+        self.config = config
         configJSON = json
-        let c = ConfigReader(json: json, path: configPath)
-        let d = try c.count("hidden_size"), L = try c.count("num_hidden_layers"), heads = try c.count("num_attention_heads")
-        let kvHeads = try c.count("num_key_value_heads", heads), f = try c.count("intermediate_size"), V = try c.count("vocab_size")
-        guard heads > 0, kvHeads > 0, heads % kvHeads == 0 else {
-            throw ScalpelError.invalidFile(
-                path: configPath, reason: "num_attention_heads \(heads) is not a multiple of num_key_value_heads \(kvHeads)")
-        }
-        let dh = try c.optionalCount("head_dim") ?? d / heads
-        guard dh >= 1 else {
-            throw ScalpelError.invalidFile(
-                path: configPath, reason: "num_attention_heads \(heads) exceeds hidden_size \(d) and there is no head_dim")
-        }
-        let maxPositions = try c.count("max_position_embeddings", 2048)
-        let slidingWindowUsed = modelType == "mistral" ? true : try c.bool("use_sliding_window", false)
-        if slidingWindowUsed {
-            if let window = try c.optionalInt("sliding_window"), window < maxPositions {
-                throw ScalpelError.unsupported(
-                    path: configPath, field: "sliding_window", value: "\(window)", supported: ["null", "≥ max_position_embeddings"])
-            }
-        }
-        let eps = Float(try c.double("rms_norm_eps", 1e-6))
-        let activation = try Activation(name: try c.string("hidden_act", "silu"), field: "hidden_act", path: configPath)
-        let qkvBias = modelType == "qwen2" ? true : try c.bool("attention_bias", false)
-        let outBias = modelType == "qwen2" ? false : try c.bool("attention_bias", false)
-        let mlpBias = try c.bool("mlp_bias", false)
-        dModel = d
-        attentionWidths = (heads * dh, kvHeads * dh)
-        shape = ModelShape(layers: L, ffWidth: f, heads: heads, headWidth: dh, vocabularySize: V, maxPositions: maxPositions)
-        func t(_ name: String, _ s: [Int]) throws -> Tensor { try store.tensor(name, shape: s) }
-        func linear(_ name: String, _ out: Int, _ inF: Int, bias: Bool) throws -> Linear {
-            Linear(weight: try t(name + ".weight", [out, inF]), bias: bias ? try t(name + ".bias", [out]) : nil)
-        }
-        embedTokens = try t("model.embed_tokens.weight", [V, d])
-        finalNorm = .rms(weight: try t("model.norm.weight", [d]), eps: eps)
-        let tied = try c.bool("tie_word_embeddings", false)
-        head = tied ? embedTokens : try t("lm_head.weight", [V, d])
-        var layers: [TransformerLayer] = []
-        for i in 0..<L {
+        let d = config.hiddenSize, f = config.intermediateSize, V = config.vocabSize, dh = config.headDim
+        let heads = config.numAttentionHeads, kvHeads = config.numKeyValueHeads
+        let eps = Float(config.rmsNormEps)
+        shape = ModelShape(
+            layers: config.numHiddenLayers, ffWidth: f, heads: heads, headWidth: dh, vocabularySize: V,
+            maxPositions: config.maxPositionEmbeddings)
+        let activation = try Activation(name: config.hiddenAct, field: "hidden_act", path: configPath)
+        let ck = CheckpointReader(store)
+        embedding = try ck.tensor("model.embed_tokens.weight", [V, d])
+        finalNorm = try ck.rmsNorm("model.norm", width: d, eps: eps)
+        head = config.tieWordEmbeddings ? embedding : try ck.tensor("lm_head.weight", [V, d])
+        let layers = try (0..<config.numHiddenLayers).map { i in
             let l = "model.layers.\(i)."
-            layers.append(
-                TransformerLayer(
-                    attentionNorm: .rms(weight: try t(l + "input_layernorm.weight", [d]), eps: eps),
-                    mlpNorm: .rms(weight: try t(l + "post_attention_layernorm.weight", [d]), eps: eps),
-                    qkv: .stacked([
-                        try linear(l + "self_attn.q_proj", heads * dh, d, bias: qkvBias),
-                        try linear(l + "self_attn.k_proj", kvHeads * dh, d, bias: qkvBias),
-                        try linear(l + "self_attn.v_proj", kvHeads * dh, d, bias: qkvBias),
-                    ]),
-                    out: try linear(l + "self_attn.o_proj", d, heads * dh, bias: outBias),
-                    up: .stacked([try linear(l + "mlp.gate_proj", f, d, bias: mlpBias), try linear(l + "mlp.up_proj", f, d, bias: mlpBias)]
-                    ),
-                    down: try linear(l + "mlp.down_proj", d, f, bias: mlpBias)))
+            return TransformerLayer(
+                attentionNorm: try ck.rmsNorm(l + "input_layernorm", width: d, eps: eps),
+                mlpNorm: try ck.rmsNorm(l + "post_attention_layernorm", width: d, eps: eps),
+                qkv: try ck.fused(
+                    [(l + "self_attn.q_proj", heads * dh), (l + "self_attn.k_proj", kvHeads * dh), (l + "self_attn.v_proj", kvHeads * dh)],
+                    in: d, bias: config.qkvBias),
+                out: try ck.linear(l + "self_attn.o_proj", out: d, in: heads * dh, bias: config.outBias),
+                up: try ck.fused([(l + "mlp.gate_proj", f), (l + "mlp.up_proj", f)], in: d, bias: config.mlpBias),
+                down: try ck.linear(l + "mlp.down_proj", out: d, in: f, bias: config.mlpBias))
         }
+        checkpoint = ck.record
         stack = TransformerStack(
             layers: layers, dModel: d, ffWidth: f,
             attention: .blocks(heads: heads, kvHeads: kvHeads, headWidth: dh),
             placement: .pre, activation: activation, gated: true,
             rotary: try Rotary(config: json, headWidth: dh, defaultFraction: 1, path: configPath))
-    }
-
-    var embedding: Tensor { embedTokens }
-
-    public func stateDict() -> [(name: String, tensor: Tensor)] {
-        var out: [(name: String, tensor: Tensor)] = [("model.embed_tokens.weight", embedTokens)] + finalNorm.tensors("model.norm")
-        if head !== embedTokens { out.append(("lm_head.weight", head)) }
-        let (q, kv) = attentionWidths
-        let f = stack.ffWidth
-        for (i, layer) in stack.layers.enumerated() {
-            let l = "model.layers.\(i)."
-            out += layer.attentionNorm.tensors(l + "input_layernorm") + layer.mlpNorm.tensors(l + "post_attention_layernorm")
-            out += StateDict.unstack(layer.qkv, [(l + "self_attn.q_proj", q), (l + "self_attn.k_proj", kv), (l + "self_attn.v_proj", kv)])
-            out += StateDict.linear(layer.out, l + "self_attn.o_proj")
-            out += StateDict.unstack(layer.up, [(l + "mlp.gate_proj", f), (l + "mlp.up_proj", f)])
-            out += StateDict.linear(layer.down, l + "mlp.down_proj")
-        }
-        return out
     }
 }

@@ -13,6 +13,18 @@ public struct LoadedModel {
     /// tokenizer.json contents to export when the source has no tokenizer.json file (GGUF).
     public var tokenizerJSON: [String: Any]? = nil
 
+    /// What a user should know about the checkpoint: tensors the architecture does not read, which
+    /// are not part of the model as Scalpel runs it and are left out of exports.
+    public var warnings: [String] {
+        let unused = network.unusedTensorNames
+        guard !unused.isEmpty else { return [] }
+        let shown = unused.prefix(4).joined(separator: ", ") + (unused.count > 4 ? ", … (\(unused.count - 4) more)" : "")
+        return [
+            "warning: \(folder): \(unused.count) checkpoint tensor(s) not read by the \(modelType) architecture "
+                + "(not used, not exported): \(shown)"
+        ]
+    }
+
     /// The model as a language model; only for language-model checkpoints (check with `requireLanguageModel`).
     public var model: LanguageModel {
         guard let m = network as? LanguageModel else {
@@ -32,27 +44,46 @@ public struct LoadedModel {
     }
 }
 
-/// Maps `config.json`'s `model_type` to the architecture that reads it.
-/// Adding an architecture is one file plus one line here (see docs/adding-a-model.md).
+/// What an architecture is built from: its `config.json` (or a GGUF file's metadata as one), the
+/// tensors by Hugging Face name, and the tokenizer when there is one (encoders need the mask token).
+public struct ArchitectureInputs {
+    public let json: [String: Any]
+    public let store: TensorSource
+    /// Where the configuration came from, for errors.
+    public let configPath: String
+    public let modelType: String
+    public let tokenizer: Tokenizer?
+}
+
+/// Maps `config.json`'s `model_type` to the architecture that reads it. Safetensors folders and
+/// GGUF files both go through `build`. Adding an architecture is one file plus one row here (see
+/// docs/adding-a-model.md).
 public enum ModelRegistry {
-    typealias Builder = (_ json: [String: Any], _ store: TensorSource, _ configPath: String, _ tokenizer: Tokenizer?) throws ->
-        PrunableModel
+    typealias Builder = (ArchitectureInputs) throws -> PrunableModel
 
     static let builders: [String: Builder] = [
-        "opt": { json, store, path, _ in try OPT(json: json, store: store, configPath: path) },
-        "gpt_neox": { json, store, path, _ in try GPTNeoX(json: json, store: store, configPath: path) },
-        "gpt2": { json, store, path, _ in try GPT2(json: json, store: store, configPath: path) },
-        "llama": { json, store, path, _ in try Llama(json: json, store: store, configPath: path, modelType: "llama") },
-        "mistral": { json, store, path, _ in try Llama(json: json, store: store, configPath: path, modelType: "mistral") },
-        "qwen2": { json, store, path, _ in try Llama(json: json, store: store, configPath: path, modelType: "qwen2") },
-        "bert": { json, store, path, tok in
-            try BERT(json: json, store: store, configPath: path, flavor: .bert, maskToken: tok?.id(of: "[MASK]"))
+        "opt": { try OPT(json: $0.json, store: $0.store, configPath: $0.configPath) },
+        "gpt_neox": { try GPTNeoX(json: $0.json, store: $0.store, configPath: $0.configPath) },
+        "gpt2": { try GPT2(json: $0.json, store: $0.store, configPath: $0.configPath) },
+        "llama": { try Llama(json: $0.json, store: $0.store, configPath: $0.configPath, modelType: $0.modelType) },
+        "mistral": { try Llama(json: $0.json, store: $0.store, configPath: $0.configPath, modelType: $0.modelType) },
+        "qwen2": { try Llama(json: $0.json, store: $0.store, configPath: $0.configPath, modelType: $0.modelType) },
+        "bert": {
+            try BERT(json: $0.json, store: $0.store, configPath: $0.configPath, flavor: .bert, maskToken: $0.tokenizer?.id(of: "[MASK]"))
         },
-        "vit": { json, store, path, _ in try ViT(json: json, store: store, configPath: path) },
-        "roberta": { json, store, path, tok in
-            try BERT(json: json, store: store, configPath: path, flavor: .roberta, maskToken: tok?.id(of: "<mask>"))
+        "roberta": {
+            try BERT(json: $0.json, store: $0.store, configPath: $0.configPath, flavor: .roberta, maskToken: $0.tokenizer?.id(of: "<mask>"))
         },
+        "vit": { try ViT(json: $0.json, store: $0.store, configPath: $0.configPath) },
     ]
+
+    /// The architecture of `inputs.modelType`, built from `inputs`.
+    public static func build(_ inputs: ArchitectureInputs) throws -> PrunableModel {
+        guard let build = builders[inputs.modelType] else {
+            throw ScalpelError.unsupported(path: inputs.configPath, field: "model_type", value: inputs.modelType, supported: supportedTypes)
+        }
+        return try build(inputs)
+    }
 
     /// The `model_type` values Scalpel can load, sorted.
     public static var supportedTypes: [String] { builders.keys.sorted() }
@@ -75,13 +106,13 @@ public enum ModelRegistry {
         guard let type = json["model_type"] as? String else {
             throw ScalpelError.invalidFile(path: configPath, reason: "no \"model_type\" field")
         }
-        guard let build = builders[type] else {
+        guard builders[type] != nil else {
             throw ScalpelError.unsupported(path: configPath, field: "model_type", value: type, supported: supportedTypes)
         }
         let store = try TensorStore(folder: folder)
         let tokenizerPath = (folder as NSString).appendingPathComponent("tokenizer.json")
         let tokenizer = FileManager.default.fileExists(atPath: tokenizerPath) ? try Tokenizer(path: tokenizerPath) : nil
-        let model = try build(json, store, configPath, tokenizer)
+        let model = try build(ArchitectureInputs(json: json, store: store, configPath: configPath, modelType: type, tokenizer: tokenizer))
         let preprocessorPath = (folder as NSString).appendingPathComponent("preprocessor_config.json")
         let preprocessor = FileManager.default.fileExists(atPath: preprocessorPath) ? try ImagePreprocessor(path: preprocessorPath) : nil
         if model is ImageClassifier && preprocessor == nil {

@@ -48,6 +48,8 @@ public final class TransformerStack {
     /// Per layer, when fully pruned heads are compacted out of q/k/v and the output projection
     /// (plain multi-head layouts only): the order heads are stored in, live heads first.
     var headCompaction: [HeadCompaction?]
+    /// Whether any layer's weights are permuted by compaction (`compact`), so not in checkpoint order.
+    var isCompacted: Bool { ffCompaction.contains { $0 != nil } || headCompaction.contains { $0 != nil } }
     private var rotaryCache: (positions: Int, cos: [Float], sin: [Float]) = (0, [], [])
     private let rotaryLock = NSLock()
 

@@ -15,75 +15,87 @@ public protocol ImageClassifier: PrunableModel {
 /// ViT for image classification: patch embedding (a strided convolution, here a matmul over
 /// flattened patches), CLS token, learned positions, pre-norm bidirectional layers, final layer
 /// norm, classifier on the CLS token.
-public final class ViT: ImageClassifier, StackBacked {
+public final class ViT: ImageClassifier, RecordedCheckpoint {
+    /// `config.json` fields of `model_type` "vit", with Hugging Face's defaults.
+    public struct Configuration {
+        public var hiddenSize, numHiddenLayers, numAttentionHeads, intermediateSize, imageSize, patchSize: Int
+        public var layerNormEps: Double
+        public var hiddenAct: String
+        public var qkvBias: Bool
+        /// Class names by id (`id2label`).
+        public var labels: [String]
+
+        public init(_ c: ConfigReader) throws {
+            hiddenSize = try c.count("hidden_size"); numHiddenLayers = try c.count("num_hidden_layers")
+            numAttentionHeads = try c.count("num_attention_heads"); intermediateSize = try c.count("intermediate_size")
+            imageSize = try c.count("image_size", 224); patchSize = try c.count("patch_size", 16)
+            let channels = try c.count("num_channels", 3)
+            guard channels == 3 else {
+                throw ScalpelError.unsupported(path: c.path, field: "num_channels", value: "\(channels)", supported: ["3"])
+            }
+            guard imageSize % patchSize == 0 else {
+                throw ScalpelError.invalidFile(path: c.path, reason: "image_size \(imageSize) is not divisible by patch_size \(patchSize)")
+            }
+            let id2label = c.json["id2label"] as? [String: String] ?? [:]
+            guard !id2label.isEmpty else { throw ScalpelError.invalidFile(path: c.path, reason: "no id2label: not an image classifier") }
+            labels = (0..<id2label.count).map { id2label[String($0)] ?? "\($0)" }
+            layerNormEps = try c.double("layer_norm_eps", 1e-12)
+            hiddenAct = try c.string("hidden_act", "gelu")
+            qkvBias = try c.bool("qkv_bias", true)
+        }
+    }
+
+    public let config: Configuration
     public let configJSON: [String: Any]
     public let shape: ModelShape
-    public let labels: [String]
+    public let checkpoint: CheckpointRecord
+    public var labels: [String] { config.labels }
     public var imageSize: (width: Int, height: Int) { (side, side) }
-    let side: Int, patch: Int, channels: Int, dModel: Int
+    var side: Int { config.imageSize }
+    var patch: Int { config.patchSize }
+    var dModel: Int { config.hiddenSize }
     let stack: TransformerStack
     let patchProjection: Linear
     let clsToken: Tensor, positions: Tensor
     let finalNorm: Norm, classifier: Linear
-    let patchWeightShape: [Int]
 
     public init(json: [String: Any], store: TensorSource, configPath: String) throws {
+        let reader = ConfigReader(json: json, path: configPath)
+        let config = try Configuration(reader)
+        self.config = config
         configJSON = json
-        let c = ConfigReader(json: json, path: configPath)
-        let d = try c.count("hidden_size"), L = try c.count("num_hidden_layers"), heads = try c.count("num_attention_heads")
-        let f = try c.count("intermediate_size")
-        side = try c.count("image_size", 224); patch = try c.count("patch_size", 16); channels = try c.count("num_channels", 3)
-        guard channels == 3 else {
-            throw ScalpelError.unsupported(path: configPath, field: "num_channels", value: "\(channels)", supported: ["3"])
-        }
-        guard heads > 0, d % heads == 0, side % patch == 0 else {
-            throw ScalpelError.invalidFile(
-                path: configPath, reason: "hidden_size must divide by num_attention_heads and image_size by patch_size")
-        }
-        let id2label = json["id2label"] as? [String: String] ?? [:]
-        guard !id2label.isEmpty else { throw ScalpelError.invalidFile(path: configPath, reason: "no id2label: not an image classifier") }
-        labels = (0..<id2label.count).map { id2label[String($0)] ?? "\($0)" }
-        let eps = Float(try c.double("layer_norm_eps", 1e-12))
-        let qkvBias = try c.bool("qkv_bias", true)
-        let activation = try Activation(name: try c.string("hidden_act", "gelu"), field: "hidden_act", path: configPath)
-        dModel = d
-        let tokens = (side / patch) * (side / patch) + 1
-        shape = ModelShape(layers: L, ffWidth: f, heads: heads, headWidth: d / heads, vocabularySize: labels.count, maxPositions: tokens)
-        func t(_ name: String, _ s: [Int]) throws -> Tensor { try store.tensor(name, shape: s) }
-        func linear(_ name: String, _ out: Int, _ inF: Int, bias: Bool = true) throws -> Linear {
-            Linear(weight: try t(name + ".weight", [out, inF]), bias: bias ? try t(name + ".bias", [out]) : nil)
-        }
-        func norm(_ name: String) throws -> Norm {
-            .layer(weight: try t(name + ".weight", [d]), bias: try t(name + ".bias", [d]), eps: eps)
-        }
+        let d = config.hiddenSize, f = config.intermediateSize, heads = config.numAttentionHeads, patch = config.patchSize
+        let dh = try reader.headWidth(width: d, "hidden_size", heads: heads, "num_attention_heads")
+        let eps = Float(config.layerNormEps)
+        let activation = try Activation(name: config.hiddenAct, field: "hidden_act", path: configPath)
+        let tokens = (config.imageSize / patch) * (config.imageSize / patch) + 1
+        shape = ModelShape(
+            layers: config.numHiddenLayers, ffWidth: f, heads: heads, headWidth: dh, vocabularySize: config.labels.count,
+            maxPositions: tokens)
         let p = "vit."
-        patchWeightShape = [d, 3, patch, patch]
-        let conv = try t(p + "embeddings.patch_embeddings.projection.weight", patchWeightShape)
-        // [d, 3, p, p] is already [d, 3·p·p] row-major: a Linear over patches flattened channel-first
+        let ck = CheckpointReader(store)
+        func norm(_ name: String) throws -> Norm { try ck.layerNorm(name, width: d, eps: eps) }
+        // the convolution [d, 3, p, p] is already [d, 3·p·p] row-major: a Linear over patches flattened channel-first
         patchProjection = Linear(
-            weight: Tensor(shape: [d, 3 * patch * patch], values: conv.values),
-            bias: try t(p + "embeddings.patch_embeddings.projection.bias", [d]))
-        clsToken = try t(p + "embeddings.cls_token", [1, 1, d])
-        positions = try t(p + "embeddings.position_embeddings", [1, tokens, d])
+            weight: try ck.tensor(
+                p + "embeddings.patch_embeddings.projection.weight", [d, 3, patch, patch], heldAs: [d, 3 * patch * patch]),
+            bias: try ck.tensor(p + "embeddings.patch_embeddings.projection.bias", [d]))
+        clsToken = try ck.tensor(p + "embeddings.cls_token", [1, 1, d])
+        positions = try ck.tensor(p + "embeddings.position_embeddings", [1, tokens, d])
         finalNorm = try norm(p + "layernorm")
-        classifier = try linear("classifier", labels.count, d)
-        var layers: [TransformerLayer] = []
-        for i in 0..<L {
+        classifier = try ck.linear("classifier", out: config.labels.count, in: d)
+        let layers = try (0..<config.numHiddenLayers).map { i in
             let l = p + "encoder.layer.\(i)."
-            layers.append(
-                TransformerLayer(
-                    attentionNorm: try norm(l + "layernorm_before"), mlpNorm: try norm(l + "layernorm_after"),
-                    qkv: .stacked([
-                        try linear(l + "attention.attention.query", d, d, bias: qkvBias),
-                        try linear(l + "attention.attention.key", d, d, bias: qkvBias),
-                        try linear(l + "attention.attention.value", d, d, bias: qkvBias),
-                    ]),
-                    out: try linear(l + "attention.output.dense", d, d),
-                    up: try linear(l + "intermediate.dense", f, d), down: try linear(l + "output.dense", d, f)))
+            return TransformerLayer(
+                attentionNorm: try norm(l + "layernorm_before"), mlpNorm: try norm(l + "layernorm_after"),
+                qkv: try ck.fused(["query", "key", "value"].map { (l + "attention.attention." + $0, d) }, in: d, bias: config.qkvBias),
+                out: try ck.linear(l + "attention.output.dense", out: d, in: d),
+                up: try ck.linear(l + "intermediate.dense", out: f, in: d), down: try ck.linear(l + "output.dense", out: d, in: f))
         }
+        checkpoint = ck.record
         stack = TransformerStack(
             layers: layers, dModel: d, ffWidth: f,
-            attention: .blocks(heads: heads, kvHeads: heads, headWidth: d / heads),
+            attention: .blocks(heads: heads, kvHeads: heads, headWidth: dh),
             placement: .pre, activation: activation, causal: false)
     }
 
@@ -121,23 +133,5 @@ public final class ViT: ImageClassifier, StackBacked {
         let logits = Tensor(zeros: [pixels.count, labels.count])
         classifier(cls.pointer, rows: pixels.count, into: logits.pointer)
         return logits
-    }
-
-    public func stateDict() -> [(name: String, tensor: Tensor)] {
-        let p = "vit.", d = dModel
-        var out: [(name: String, tensor: Tensor)] = [
-            (p + "embeddings.patch_embeddings.projection.weight", Tensor(shape: patchWeightShape, values: patchProjection.weight.values)),
-            (p + "embeddings.cls_token", clsToken), (p + "embeddings.position_embeddings", positions),
-        ]
-        if let bias = patchProjection.bias { out.append((p + "embeddings.patch_embeddings.projection.bias", bias)) }
-        out += finalNorm.tensors(p + "layernorm") + StateDict.linear(classifier, "classifier")
-        for (i, layer) in stack.layers.enumerated() {
-            let l = p + "encoder.layer.\(i)."
-            out += StateDict.unstack(layer.qkv, ["query", "key", "value"].map { (l + "attention.attention." + $0, d) })
-            out += StateDict.linear(layer.out, l + "attention.output.dense")
-            out += StateDict.linear(layer.up, l + "intermediate.dense") + StateDict.linear(layer.down, l + "output.dense")
-            out += layer.attentionNorm.tensors(l + "layernorm_before") + layer.mlpNorm.tensors(l + "layernorm_after")
-        }
-        return out
     }
 }

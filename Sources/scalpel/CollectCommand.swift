@@ -54,7 +54,7 @@ struct Collect: ParsableCommand {
             return
         }
         guard let model, let data else { throw ValidationError("give --model and --data (or --merge FILES)") }
-        let loaded = try ModelRegistry.load(model)
+        let loaded = try loadModel(model)
         _ = try loaded.requireLanguageModel()
         let context = try ContextLength.resolve(self.context, shape: loaded.model.shape)
         let tokenizer = try loaded.requireTokenizer()

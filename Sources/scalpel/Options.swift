@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Scalpel
 import ScalpelCore
+import ScalpelModels
 
 /// `--threads`, declared once for every command.
 struct ThreadOptions: ParsableArguments {
@@ -25,6 +26,13 @@ struct ModelOptions: ParsableArguments {
     @OptionGroup var threading: ThreadOptions
 
     func apply() throws { try threading.apply() }
+}
+
+/// Loads a model for a command, with its warnings (unread checkpoint tensors) on standard error.
+func loadModel(_ path: String) throws -> LoadedModel {
+    let loaded = try ModelRegistry.load(path)
+    for line in loaded.warnings { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+    return loaded
 }
 
 /// How text data sets are read (METHOD.md §6), the same for every command that reads them.

@@ -166,11 +166,31 @@ struct ArchitectureTests {
         let store = try TensorStore(folder: folder)
         let exported = Dictionary(uniqueKeysWithValues: loaded.model.stateDict().map { ($0.name, $0.tensor) })
         #expect(Set(exported.keys) == Set(store.names), "\(name)")
+        #expect(loaded.network.unusedTensorNames.isEmpty, "\(name)")
         for (key, t) in exported {
             let original = try store.tensor(key)
             #expect(original.shape == t.shape, "\(key)")
             #expect(original.values == t.values, "\(key)")
         }
+    }
+
+    @Test("a checkpoint tensor the architecture does not read is reported, and the model is unchanged")
+    func unreadTensorReported() throws {
+        let dir = try copy("opt-prenorm")
+        let store = try TensorStore(folder: dir)
+        let tensors =
+            try store.names.map { ($0, try store.tensor($0)) } + [
+                ("model.decoder.pooler.weight", Tensor(shape: [2, 3], values: [1, 2, 3, 4, 5, 6]))
+            ]
+        try SafetensorsWriter.write(floatTensors: tensors.map { (name: $0.0, tensor: $0.1) }, to: dir + "/model.safetensors")
+        let ids = [2, 40, 7, 300, 12]
+        let plain = try ModelRegistry.load(TestSupport.fixture("models/opt-prenorm"))
+        let extra = try ModelRegistry.load(dir)
+        #expect(extra.network.unusedTensorNames == ["model.decoder.pooler.weight"])
+        #expect(extra.warnings.count == 1 && extra.warnings[0].contains("model.decoder.pooler.weight") && extra.warnings[0].contains(dir))
+        #expect(plain.warnings.isEmpty)
+        #expect(extra.model.logits([ids]).values == plain.model.logits([ids]).values)
+        #expect(!extra.model.stateDict().contains { $0.name == "model.decoder.pooler.weight" })
     }
 
     @Test("the earlier config form (rope_theta, rope_scaling, rotary_pct) gives the same model")
