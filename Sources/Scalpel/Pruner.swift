@@ -17,11 +17,11 @@ public enum Pruner {
     public static func apply(_ model: PrunableModel, kind: NeuronKind, neurons: [Int], offsets: (Int) -> Float) -> Undo {
         model.compact(nil)
         var undo = Undo()
-        let width = kind == .ff ? model.shape.ffWidth : model.shape.heads * model.shape.headWidth
+        let width = model.shape.width(kind)
         var savedBias = Set<Int>()
         for i in neurons.sorted() {
             let layer = i / width, column = i % width
-            let proj = kind == .ff ? model.ffOutput(layer: layer) : model.attentionOutput(layer: layer)
+            let proj = model.outputProjection(kind, layer: layer)
             let w = proj.weight.pointer
             let rows = proj.weight.shape[0], cols = proj.weight.shape[1]
             undo.columns.append((proj, column, (0..<rows).map { w[$0 * cols + column] }))

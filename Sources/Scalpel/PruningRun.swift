@@ -66,10 +66,10 @@ public final class PruningRun {
         loaded = try ModelRegistry.load(config.model)
         let shape = loaded.network.shape
         if config.offset == .mean {
-            let m = loaded.network
-            let hasBias =
-                (config.ffFrac == 0 || m.ffOutput(layer: 0).bias != nil)
-                && (config.attnFrac == 0 || m.attentionOutput(layer: 0).bias != nil)
+            let network = loaded.network
+            let hasBias = NeuronKind.allCases.allSatisfy {
+                config.settings($0).fraction == 0 || network.outputProjection($0, layer: 0).bias != nil
+            }
             guard hasBias else {
                 throw ScalpelError.invalidArgument(
                     "--offset mean needs output-projection biases, and \(config.model) has none (use --offset zero)")
@@ -88,7 +88,7 @@ public final class PruningRun {
         } else {
             history = History(
                 config: config, steps: [], top1MaxDelta: nil, stopped: nil,
-                totals: .init(ff: shape.layers * shape.ffWidth, attn: shape.layers * shape.heads * shape.headWidth))
+                totals: .init(ff: shape.neurons(.ff), attn: shape.neurons(.attn)))
             // the folder appears complete (run.json, history.json, masks) or not at all
             runFolder = try RunFolder.create(folder) { tmp in
                 try writeRunInfo(command: command, in: tmp)
@@ -261,8 +261,8 @@ public final class PruningRun {
     func append(_ r: StepRecord) {
         history.steps.append(r)
         history.updateMaxDelta()
-        let f = r.metrics["forget"]!, t = r.metrics["retain"]!
-        let df = r.drops["forget"]!.top1, dr = r.drops["retain"]!.top1
+        let (f, t) = (r[.forget].metrics, r[.retain].metrics)
+        let (df, dr) = (r[.forget].drop.top1, r[.retain].drop.top1)
         log(
             String(
                 format: "step %2d  pruned ff %6d attn %6d  forget top1 %6.2f%% (drop %6.2f%%)  retain top1 %6.2f%% (drop %6.2f%%)  %.1fs",
@@ -285,13 +285,13 @@ public final class PruningRun {
             "step,pruned_ff,pruned_attn,forget_loss,forget_top1,forget_top10,forget_top1_skip50,retain_loss,retain_top1,retain_top10,retain_top1_skip50,forget_top1_drop,retain_top1_drop,seconds"
         ]
         for r in history.steps {
-            let f = r.metrics["forget"]!, t = r.metrics["retain"]!
+            let (f, t) = (r[.forget].metrics, r[.retain].metrics)
             lines.append(
                 [
                     String(r.step), String(r.pruned.ff), String(r.pruned.attn),
                     "\(f.loss)", "\(f.top1)", "\(f.top10)", "\(f.top1Skip50)",
                     "\(t.loss)", "\(t.top1)", "\(t.top10)", "\(t.top1Skip50)",
-                    "\(r.drops["forget"]!.top1)", "\(r.drops["retain"]!.top1)", String(format: "%.3f", r.seconds),
+                    "\(r[.forget].drop.top1)", "\(r[.retain].drop.top1)", String(format: "%.3f", r.seconds),
                 ].joined(separator: ","))
         }
         return lines.joined(separator: "\n") + "\n"

@@ -25,6 +25,15 @@ public struct StepRecord: Codable, Sendable {
         case step, pruned, prunedPerLayer = "pruned_per_layer", thresholds, metrics, drops, seconds, phaseSeconds = "phase_seconds"
         case scoreHistograms = "score_histograms"
     }
+
+    /// The metrics and drops of forget or retain. Every record holds both: evaluation writes them
+    /// and `History.load` refuses a file without them, so a missing one is a programming error.
+    public subscript(role: DataRole) -> (metrics: Metrics, drop: Drops) {
+        guard let m = metrics[role.rawValue], let d = drops[role.rawValue] else {
+            preconditionFailure("step \(step) has no \(role.rawValue) metrics")
+        }
+        return (m, d)
+    }
 }
 
 /// A histogram over log10 of positive values: `counts[i]` values in [edges[i], edges[i+1]).
@@ -73,7 +82,7 @@ public struct History: Codable, Sendable {
         do { try h.config.validate() } catch let e as ScalpelError { throw bad("its config is not valid: \(e)") }
         for (i, s) in h.steps.enumerated() {
             guard s.step == i else { throw bad("step \(i) is numbered \(s.step)") }
-            for role in ["forget", "retain"] {
+            for role in DataRole.allCases.map(\.rawValue) {
                 guard let m = s.metrics[role], let d = s.drops[role] else { throw bad("step \(s.step) lacks \(role) metrics") }
                 guard [m.loss, m.top1, m.top10, m.top1Skip50, d.top1, d.top10, d.loss].allSatisfy({ $0.isFinite }) else {
                     throw bad("step \(s.step) has a metric that is not a finite number")
@@ -88,7 +97,7 @@ public struct History: Codable, Sendable {
         for s in steps where s.step > 0 {
             guard let f = s.drops["forget"], let r = s.drops["retain"] else { continue }
             let d = f.top1 - r.top1
-            if best == nil || d > best!.value { best = MaxDelta(value: d, step: s.step) }
+            if d > best?.value ?? -.infinity { best = MaxDelta(value: d, step: s.step) }
         }
         top1MaxDelta = best
     }

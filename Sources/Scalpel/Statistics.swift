@@ -11,6 +11,20 @@ public enum NeuronKind: String, CaseIterable, Sendable {
     case attn
 }
 
+extension ModelShape {
+    /// Neurons of `kind` in one layer: d_ff, or heads · d_head.
+    public func width(_ kind: NeuronKind) -> Int { kind == .ff ? ffWidth : heads * headWidth }
+    /// Neurons of `kind` in the whole model.
+    public func neurons(_ kind: NeuronKind) -> Int { layers * width(kind) }
+}
+
+extension PrunableModel {
+    /// The projection whose input columns are `kind`'s neurons of `layer` (pruning edits it in place).
+    public func outputProjection(_ kind: NeuronKind, layer: Int) -> OutputProjection {
+        kind == .ff ? ffOutput(layer: layer) : attentionOutput(layer: layer)
+    }
+}
+
 /// Float64 sums of one kind of neuron over N positions (METHOD.md §2); partial sums merge by addition.
 public struct NeuronSums: Sendable, Equatable {
     /// `[layers, ...]`: `[L, dFF]` or `[L, heads, dHead]`.

@@ -209,7 +209,7 @@ public enum SafetensorsWriter {
     static func header(_ entries: [(name: String, dtype: DType, shape: [Int], bytes: Int)], metadata: [String: String]) -> Data {
         var parts: [String] = []
         if !metadata.isEmpty {
-            let items = metadata.keys.sorted().map { "\(jsonString($0)):\(jsonString(metadata[$0]!))" }
+            let items = metadata.sorted { $0.key < $1.key }.map { "\(jsonString($0.key)):\(jsonString($0.value))" }
             parts.append("\"__metadata__\":{\(items.joined(separator: ","))}")
         }
         var offset = 0

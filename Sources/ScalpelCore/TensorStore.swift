@@ -76,12 +76,12 @@ public final class TensorStore: TensorSource, @unchecked Sendable {
 
     /// A Float32 tensor, checked against `shape` when given.
     public func tensor(_ name: String, shape expected: [Int]?) throws -> Tensor {
-        guard let i = location[name] else {
+        guard let i = location[name], let info = files[i].tensors[name] else {
             throw ScalpelError.missingTensor(path: files.count == 1 ? files[0].path : folder, name: name)
         }
         let file = files[i]
-        if let expected, file.tensors[name]!.shape != expected {
-            throw ScalpelError.wrongShape(path: file.path, name: name, expected: expected, found: file.tensors[name]!.shape)
+        if let expected, info.shape != expected {
+            throw ScalpelError.wrongShape(path: file.path, name: name, expected: expected, found: info.shape)
         }
         return try file.floatTensor(name)
     }

@@ -110,8 +110,10 @@ final class BPEModel: TokenModel {
             if i == chars.count - 1 && !suffix.isEmpty { s += suffix }
             if let id = vocab[TokenKey(s)] {
                 symbols.append(id); lastWasUnk = false
-            } else if byteFallback, case let bytes = Array(String(ch).utf8), bytes.allSatisfy({ byteTokens[Int($0)] != nil }) {
-                for b in bytes { symbols.append(byteTokens[Int(b)]!) }
+            } else if byteFallback, case let ids = Array(String(ch).utf8).compactMap({ byteTokens[Int($0)] }),
+                ids.count == String(ch).utf8.count
+            {
+                symbols += ids
                 lastWasUnk = false
             } else if let unk = unkID {
                 if !(fuseUnk && lastWasUnk) { symbols.append(unk) }

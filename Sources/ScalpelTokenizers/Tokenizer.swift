@@ -56,8 +56,7 @@ public final class Tokenizer: @unchecked Sendable {
         self.added = added
         var byFirst: [Unicode.Scalar: [Int]] = [:]
         for (i, t) in added.enumerated() { byFirst[t.content[0], default: []].append(i) }
-        for k in byFirst.keys { byFirst[k]!.sort { added[$0].content.count > added[$1].content.count } }
-        addedByFirst = byFirst
+        addedByFirst = byFirst.mapValues { $0.sorted { added[$0].content.count > added[$1].content.count } }
         var inverse = model.tokens
         for t in added { inverse[t.id] = String(String.UnicodeScalarView(t.content)) }
         idToToken = inverse
