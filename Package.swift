@@ -41,7 +41,7 @@ let package = Package(
     swiftLanguageModes: [.v5]
 )
 
-// Fuzzing (Tools/fuzz.sh): SCALPEL_FUZZ=1 adds the libFuzzer binary, built with -sanitize=fuzzer,address.
+// Fuzzing (Tools/checks/fuzz.sh): SCALPEL_FUZZ=1 adds the libFuzzer binary, built with -sanitize=fuzzer,address.
 if Context.environment["SCALPEL_FUZZ"] != nil {
     package.targets.append(
         .executableTarget(

@@ -25,7 +25,6 @@ import argparse, json, os, statistics, subprocess, sys, sysconfig, time, shutil
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "Tools"))
 BENCH = ROOT / ".bench"
 EXE = ROOT / ".build/release/scalpel"
 
@@ -117,7 +116,7 @@ def scalpel_prune(model, data, collect, evaluate, context, threads, steps=1, ff_
 
 def torch_windows(tok, data, context, tokens, skip=0):
     """Scalpel's windows (METHOD.md §6) covering predictions [skip, skip + tokens): [(ids, lo, hi)]."""
-    from make_fixtures import select_windows
+    from scalpel_reference.data import select_windows
     return select_windows(tok, data, context, skip, tokens)
 
 

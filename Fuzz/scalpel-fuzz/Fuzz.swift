@@ -1,4 +1,4 @@
-// libFuzzer entry points for every parser of user input (see Tools/fuzz.sh and docs/reliability.md).
+// libFuzzer entry points for every parser of user input (see Tools/checks/fuzz.sh and docs/reliability.md).
 // One binary; FUZZ_TARGET picks the parser. Each input must end in a value or a ScalpelError:
 // a trap, an out-of-bounds access (address sanitizer), a leak of time (libFuzzer's -timeout) or of
 // memory (-rss_limit_mb) is a finding.

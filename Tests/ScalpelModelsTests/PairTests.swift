@@ -5,7 +5,7 @@ import ScalpelCore
 @testable import ScalpelModels
 
 /// The committed dropout pair (models/pair/, fp16 checkpoints with their own byte-level BPE
-/// tokenizer) against HF tokenizers and transformers (Tools/make_pair_reference.py).
+/// tokenizer) against HF tokenizers and transformers (Tools/fixtures/make_pair_reference.py).
 @Suite("The dropout pair loads as transformers loads it")
 struct PairTests {
     @Test(arguments: ["dropout", "no-dropout"])

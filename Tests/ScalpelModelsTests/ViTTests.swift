@@ -4,7 +4,7 @@ import TestSupport
 import ScalpelCore
 @testable import ScalpelModels
 
-/// ViT against Tools/make_vit_fixtures.py: HF's PIL image processor and transformers' logits.
+/// ViT against Tools/fixtures/make_vit_fixtures.py: HF's PIL image processor and transformers' logits.
 @Suite("ViT image classification parity")
 struct ViTTests {
     static let loaded = try! ModelRegistry.load(TestSupport.fixture("models/vit"))

@@ -160,7 +160,7 @@ struct StatisticsCacheRunTests {
     .enabled(
         if: TestSupport.scalpelExecutable != nil
             && FileManager.default.fileExists(atPath: TestSupport.root + "/.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf"),
-        "needs the scalpel executable and .cache/models/SmolLM2-135M-Instruct.Q4_1.gguf (Tools/fetch_smollm2.sh)"))
+        "needs the scalpel executable and .cache/models/SmolLM2-135M-Instruct.Q4_1.gguf (Tools/setup/fetch_smollm2.sh)"))
 struct ThreadCountTests {
     @Test("prune with --threads 1 and --threads 3: identical masks and metrics")
     func identical() throws {

@@ -82,7 +82,7 @@ struct ImageTests {
         let py = try TestSupport.run(
             "/usr/bin/env",
             [
-                "python3", TestSupport.root + "/Tools/check_export.py", out + "/model",
+                "python3", TestSupport.root + "/Tools/checks/check_export.py", out + "/model",
                 TestSupport.fixture("models/vit.reference.safetensors") + ":pixels_0", file,
             ])
         #expect(py.status == 0, "\(py.stderr)")

@@ -5,7 +5,7 @@ import ScalpelCore
 import ScalpelModels
 @testable import Scalpel
 
-/// Statistics, scores and first-step selections against Tools/reference_pruning.py
+/// Statistics, scores and first-step selections against Tools/fixtures/reference_pruning.py
 /// (HF transformers hooks, float64 torch), on the fixture model.
 @Suite("Pruning parity with the hook-based reference")
 struct PruningParityTests {

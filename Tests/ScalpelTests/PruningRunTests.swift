@@ -131,7 +131,7 @@ struct PruningRunTests {
         let r = try TestSupport.run(
             "/usr/bin/env",
             [
-                "python3", TestSupport.root + "/Tools/check_export.py", out + "/model",
+                "python3", TestSupport.root + "/Tools/checks/check_export.py", out + "/model",
                 ids.map(String.init).joined(separator: ","), file,
             ])
         #expect(r.status == 0, "\(r.stderr)")

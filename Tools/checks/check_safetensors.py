@@ -2,7 +2,7 @@
 """Reads a safetensors file with the Python `safetensors` library and prints, as JSON,
 each tensor's dtype, shape and values (as float64 lists). Used by the Swift round-trip test.
 
-    python3 Tools/check_safetensors.py FILE
+    python3 Tools/checks/check_safetensors.py FILE
 """
 import json, sys
 from safetensors.numpy import load_file

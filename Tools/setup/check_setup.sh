@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Checks that Tools/setup.sh takes its install path correctly as root and through sudo, on a
+# Checks that Tools/setup/setup.sh takes its install path correctly as root and through sudo, on a
 # machine where nothing is installed: pkg-config, dpkg and the header checks are shimmed to say
 # "missing", apt-get and sudo are shimmed to record what they were asked. Catches, e.g., an empty
 # $SUDO turning `$SUDO VAR=value apt-get` into a command named VAR=value.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 shims=$(mktemp -d); trap 'rm -rf "$shims"' EXIT
 log="$shims/calls.log"
 cat > "$shims/pkg-config" <<'S'
@@ -32,7 +32,7 @@ S
   chmod +x "$shims"/*
   : > "$log"
   # the header checks of setup.sh look in /usr/include: point them at an empty root
-  PATH="$shims:$PATH" SCALPEL_SETUP_INCLUDE="$shims/include" bash Tools/setup.sh > "$shims/out.txt" 2>&1 || { cat "$shims/out.txt"; echo "setup.sh failed as uid $uid"; exit 1; }
+  PATH="$shims:$PATH" SCALPEL_SETUP_INCLUDE="$shims/include" bash Tools/setup/setup.sh > "$shims/out.txt" 2>&1 || { cat "$shims/out.txt"; echo "setup.sh failed as uid $uid"; exit 1; }
   grep -q "apt-get install -y -qq libopenblas-dev pkg-config libpng-dev libjpeg-dev libicu-dev" "$log" || { cat "$log" "$shims/out.txt"; echo "setup.sh (uid $uid) did not install the libraries"; exit 1; }
   if [ $uid -eq 0 ] && grep -q '^sudo' "$log"; then echo "setup.sh used sudo as root"; exit 1; fi
   if [ $uid -ne 0 ] && ! grep -q '^sudo env' "$log"; then cat "$log"; echo "setup.sh did not use sudo as uid $uid"; exit 1; fi

@@ -13,10 +13,10 @@ a tampered statistics cache, changed inputs, outputs that are inputs). Every cas
             on --resume, an output that replaces an input, ...), or a resumed run differs
   modified  an input file changed
 
-    python3 Tools/sweep.py --scalpel .build/release/scalpel [--seed 1] [--json out.json]
+    python3 Tools/checks/sweep.py --scalpel .build/release/scalpel [--seed 1] [--json out.json]
 
 Needs the test fixtures (Tests/Fixtures) and, for the GGUF cases, the SmolLM2 GGUF that
-Tools/fetch_smollm2.sh downloads (skipped when absent). Prints one line per failing case and a
+Tools/setup/fetch_smollm2.sh downloads (skipped when absent). Prints one line per failing case and a
 summary table; exits 1 when any case is not ok.
 """
 import argparse
@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FIX = os.path.join(ROOT, "Tests", "Fixtures")
 MODEL = os.path.join(FIX, "models", "opt-prenorm")
 FORGET = os.path.join(FIX, "data", "code", "docs.jsonl")

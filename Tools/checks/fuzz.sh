@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer binary (Swift -sanitize=fuzzer,address; our C code instrumented too) and runs every parser target for a
 # bounded time, each from a seed corpus made of the test fixtures.
-#   bash Tools/fuzz.sh [SECONDS_PER_TARGET] [TARGET ...]     (default 60 s, all targets)
+#   bash Tools/checks/fuzz.sh [SECONDS_PER_TARGET] [TARGET ...]     (default 60 s, all targets)
 # Prints one summary line per target (executions, coverage, corpus size, findings) and exits
 # non-zero if any target found a crash, a timeout (an input that takes > 10 s: a hang) or an
 # out-of-memory (> 4 GiB), or a leak (LeakSanitizer). Findings are kept in .fuzz/findings/TARGET/;
 # once fixed, copy them to Tests/Fixtures/fuzz-regressions/TARGET/ so every run replays them.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 SECONDS_PER_TARGET="${1:-60}"; shift || true
 TARGETS=("$@"); [ ${#TARGETS[@]} -eq 0 ] && TARGETS=(safetensors gguf config tokenizer data image)
 SCALPEL_FUZZ=1 swift build -c release --scratch-path .build-fuzz --product scalpel-fuzz \

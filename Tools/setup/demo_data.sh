@@ -4,7 +4,7 @@
 #          (Debian dict-devil, public domain), one document per book / per dictionary;
 #   code:  the Python standard library's top-level modules (this machine's python3).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 mkdir -p demo-data/code
 if [ ! -d demo-data/prose ]; then
   command -v bible >/dev/null || { echo "bible-kjv is not installed (apt-get install bible-kjv)" >&2; exit 1; }

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Runs every experiment behind docs/RESULTS.md and prints its tables.
-#   bash Tools/results.sh [pair|smollm2|relearn|all]     (default: all)
-# Needs a release build, the dropout pair (models/pair, committed; retrain: python3 Tools/train_demo.py),
-# demo-data/ with demo-data/heldout/ (python3 Tools/train_demo.py --help) and, for smollm2, the GGUF
-# that Tools/setup.sh --demo fetches. Finished runs are kept under runs/results/ and not repeated;
+#   bash Tools/experiments/results.sh [pair|smollm2|relearn|all]     (default: all)
+# Needs a release build, the dropout pair (models/pair, committed; retrain: python3 Tools/experiments/train_demo.py),
+# demo-data/ with demo-data/heldout/ (python3 Tools/experiments/train_demo.py --help) and, for smollm2, the GGUF
+# that Tools/setup/setup.sh --demo fetches. Finished runs are kept under runs/results/ and not repeated;
 # an interrupted run is resumed. Statistics are shared between runs through runs/results/stats-cache.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 what=${1:-all}
 exe=.build/release/scalpel
 out=runs/results
@@ -28,7 +28,7 @@ run() {
 }
 
 if [ "$what" = pair ] || [ "$what" = all ]; then
-  [ -d demo-data/heldout/code ] || python3 Tools/train_demo.py --heldout-only
+  [ -d demo-data/heldout/code ] || python3 Tools/experiments/train_demo.py --heldout-only
   for m in dropout no-dropout; do
     common=(--model models/pair/$m --forget demo-data/heldout/code --retain demo-data/heldout/prose
             --context 256 --collect-tokens 8192 --eval-tokens 8192 --steps 40)
@@ -47,7 +47,7 @@ fi
 
 if [ "$what" = smollm2 ] || [ "$what" = all ]; then
   gguf=.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf
-  [ -f "$gguf" ] || { echo "$gguf is missing: bash Tools/setup.sh --demo" >&2; exit 1; }
+  [ -f "$gguf" ] || { echo "$gguf is missing: bash Tools/setup/setup.sh --demo" >&2; exit 1; }
   common=(--model "$gguf" --forget demo-data/code --retain demo-data/prose --context 512
           --collect-tokens 4096 --eval-tokens 4096 --steps 5)
   run smollm2-ff-abs "${common[@]}"
@@ -61,8 +61,8 @@ fi
 
 if [ "$what" = relearn ] || [ "$what" = all ]; then
   for m in dropout no-dropout; do
-    [ -f "$out/relearn-$m.json" ] || python3 Tools/relearn.py "$out/pair-$m-ff-abs-stop60" --json "$out/relearn-$m.json" | tee "$out/relearn-$m.log"
+    [ -f "$out/relearn-$m.json" ] || python3 Tools/experiments/relearn.py "$out/pair-$m-ff-abs-stop60" --json "$out/relearn-$m.json" | tee "$out/relearn-$m.log"
   done
 fi
 
-python3 Tools/results_table.py "$out"
+python3 Tools/experiments/results_table.py "$out"

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Prints the Markdown tables of docs/RESULTS.md from the run folders under runs/results/.
 
-    python3 Tools/results_table.py [runs/results]
+    python3 Tools/experiments/results_table.py [runs/results]
 
 For each run: Top1 Max Δ (max over steps of forget top-1 drop − retain top-1 drop, METHOD.md §6) and
 its step, the drops at that step, and the drops at fixed fractions pruned, read from history.json.

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Relearning check: does a briefly fine-tuned pruned model get its forgotten capability back?
 
-    python3 Tools/relearn.py RUN_DIR [--steps 200] [--batch 8] [--lr 1e-4] [--json OUT]
+    python3 Tools/experiments/relearn.py RUN_DIR [--steps 200] [--batch 8] [--lr 1e-4] [--json OUT]
 
 Reads the run's settings (history.json: model, forget, retain, context, collect/eval tokens) and
 its exported checkpoint (RUN_DIR/model). Four fine-tunes of `--steps` AdamW steps on windows of one
@@ -23,8 +23,7 @@ import torch
 from tokenizers import Tokenizer
 from transformers import AutoModelForCausalLM
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from make_fixtures import select_windows  # METHOD.md §6 windows, independent of Scalpel
+from scalpel_reference.data import select_windows  # METHOD.md §6 windows, independent of Scalpel
 
 
 @torch.inference_mode()

@@ -3,8 +3,8 @@
 token ids to a safetensors file (tensor `logits`, float32 [T, V]). Used by the export test.
 For an image classifier, IDS is FILE:TENSOR naming pixel values [3, H, W] in a safetensors file.
 
-    python3 Tools/check_export.py MODEL_DIR 2,5,7,11 OUT.safetensors
-    python3 Tools/check_export.py VIT_DIR reference.safetensors:pixels_0 OUT.safetensors
+    python3 Tools/checks/check_export.py MODEL_DIR 2,5,7,11 OUT.safetensors
+    python3 Tools/checks/check_export.py VIT_DIR reference.safetensors:pixels_0 OUT.safetensors
 """
 import sys
 import torch
