@@ -22,7 +22,11 @@ let package = Package(
         ),
         .target(name: "CKernels", cSettings: kernelFlags),
         .target(name: "CImage", cSettings: kernelFlags, linkerSettings: [.linkedLibrary("png"), .linkedLibrary("jpeg")]),
-        .target(name: "ScalpelCore", dependencies: ["COpenBLAS", "CKernels"]),
+        // BF16 conversions and matmuls: oneDNN (Debian: libdnnl-dev) where the CPU has BF16 instructions
+        .target(
+            name: "CMatmul", dependencies: ["COpenBLAS"], cSettings: kernelFlags,
+            linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("gomp")]),
+        .target(name: "ScalpelCore", dependencies: ["COpenBLAS", "CKernels", "CMatmul"]),
         // ICU's regular expressions with a work limit, for tokenizers' Split patterns (Debian: libicu-dev)
         .target(name: "CRegex", linkerSettings: [.linkedLibrary("icui18n"), .linkedLibrary("icuuc")]),
         .target(name: "ScalpelTokenizers", dependencies: ["ScalpelCore", "CRegex"]),

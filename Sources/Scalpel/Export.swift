@@ -2,8 +2,10 @@ import Foundation
 import ScalpelCore
 import ScalpelModels
 
-/// Writes a model as a complete Hugging Face checkpoint folder: `config.json` (dtype set to
-/// float32), the tokenizer files of the source folder, and `model.safetensors` in Float32.
+/// Writes a model as a complete Hugging Face checkpoint folder: `config.json` (dtype set to what
+/// the model ran in), the tokenizer files of the source folder, and `model.safetensors`: Float32,
+/// or for a model run with `--dtype bf16` its matrices in BF16 (the values that were evaluated)
+/// and its vectors (norms, biases, positions) in Float32.
 /// The folder is written beside its destination and renamed into place.
 public enum CheckpointExport {
     static let companionFiles = [
@@ -32,8 +34,10 @@ public enum CheckpointExport {
     static func fill(_ loaded: LoadedModel, _ tmp: String) throws {
         let fm = FileManager.default
         var config = loaded.network.configJSON
-        if config["torch_dtype"] != nil { config["torch_dtype"] = "float32" }
-        config["dtype"] = "float32"
+        let tensors = loaded.network.stateDict()
+        let dtype = tensors.contains { $0.tensor.dtype == .bf16 } ? "bfloat16" : "float32"
+        if config["torch_dtype"] != nil { config["torch_dtype"] = dtype }
+        config["dtype"] = dtype
         let data = try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         try writeAtomically(data, to: tmp + "/config.json")
         for name in companionFiles {
@@ -45,7 +49,7 @@ public enum CheckpointExport {
             try writeAtomically(try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys]), to: tmp + "/tokenizer.json")
         }
         try SafetensorsWriter.write(
-            floatTensors: loaded.network.stateDict(), metadata: ["format": "pt", "producer": "scalpel"],
+            floatTensors: tensors, metadata: ["format": "pt", "producer": "scalpel"],
             to: tmp + "/model.safetensors")
     }
 }

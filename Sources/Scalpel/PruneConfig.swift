@@ -50,13 +50,19 @@ public struct PruneConfig: Codable, Sendable, Equatable {
     /// Image classifiers: the classes (sub-folders) to forget, and to retain (default: all others).
     public var forgetClasses: [String]? = nil
     public var retainClasses: [String]? = nil
+    /// What the model's matrices are held and multiplied in (`--dtype`); runs written before
+    /// the option existed have none and ran in Float32.
+    public var dtype: DType? = nil
+
+    /// `dtype`, or Float32 when the run predates it.
+    public var precision: DType { dtype ?? .f32 }
 
     enum CodingKeys: String, CodingKey {
         case model, forget, retain, textField = "text_field", extensions, ffFrac = "ff_frac", attnFrac = "attn_frac"
         case ffMetric = "ff_metric", attnMetric = "attn_metric", ffEps = "ff_eps", attnEps = "attn_eps"
         case attnSelection = "attn_selection", offset, steps, collectTokens = "collect_tokens", evalTokens = "eval_tokens"
         case context, recollect, seed, stopForgetDrop = "stop_forget_drop", maxRetainDrop = "max_retain_drop"
-        case batchTokens = "batch_tokens", forgetClasses = "forget_classes", retainClasses = "retain_classes"
+        case batchTokens = "batch_tokens", forgetClasses = "forget_classes", retainClasses = "retain_classes", dtype
     }
 
     /// The per-step fraction, metric and eps of one kind of neuron (METHOD.md §3–§4).

@@ -22,18 +22,18 @@ public enum Pruner {
         for i in neurons.sorted() {
             let layer = i / width, column = i % width
             let proj = model.outputProjection(kind, layer: layer)
-            let w = proj.weight.pointer
-            let rows = proj.weight.shape[0], cols = proj.weight.shape[1]
-            undo.columns.append((proj, column, (0..<rows).map { w[$0 * cols + column] }))
+            let w = proj.weight  // Float32 or BF16; the offset arithmetic is Float32 either way
+            let rows = w.shape[0], cols = w.shape[1]
+            undo.columns.append((proj, column, (0..<rows).map { w.float(at: $0 * cols + column) }))
             let offset = offsets(i)
             if offset != 0, let bias = proj.bias {
                 if !savedBias.contains(layer) {
                     undo.biases.append((proj, bias.values))
                     savedBias.insert(layer)
                 }
-                for r in 0..<rows { bias.pointer[r] += w[r * cols + column] * offset }
+                for r in 0..<rows { bias.pointer[r] += w.float(at: r * cols + column) * offset }
             }
-            for r in 0..<rows { w[r * cols + column] = 0 }
+            for r in 0..<rows { w.set(0, at: r * cols + column) }
         }
         return undo
     }
@@ -42,7 +42,8 @@ public enum Pruner {
     public static func revert(_ undo: Undo) {
         for (proj, column, values) in undo.columns {
             let cols = proj.weight.shape[1]
-            for (r, v) in values.enumerated() { proj.weight.pointer[r * cols + column] = v }
+            // BF16 values came from the tensor, so storing them back is exact
+            for (r, v) in values.enumerated() { proj.weight.set(v, at: r * cols + column) }
         }
         for (proj, values) in undo.biases {
             // undo records a bias only for a projection that has one

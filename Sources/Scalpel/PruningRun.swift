@@ -63,7 +63,7 @@ public final class PruningRun {
         let fm = FileManager.default
         self.config = config
         self.folder = folder
-        loaded = try ModelRegistry.load(config.model)
+        loaded = try ModelRegistry.load(config.model, dtype: config.precision)
         let shape = loaded.network.shape
         if config.offset == .mean {
             let network = loaded.network

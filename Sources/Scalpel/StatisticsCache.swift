@@ -10,10 +10,13 @@ public struct StatisticsCache: Sendable {
     public let folder: String
     /// Digest of the checkpoint (all its files), computed once per run.
     public let checkpoint: String
+    /// What the model's matrices are held in: BF16 statistics differ from Float32 ones.
+    public let dtype: DType
 
-    public init(folder: String, checkpoint: String) throws {
+    public init(folder: String, checkpoint: String, dtype: DType = .f32) throws {
         self.folder = folder
         self.checkpoint = checkpoint
+        self.dtype = dtype
         do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
             throw ScalpelError.invalidFile(path: folder, reason: "cannot create the statistics cache folder")
         }
@@ -27,6 +30,7 @@ public struct StatisticsCache: Sendable {
         func add(_ s: String) { Array(s.utf8).withUnsafeBytes { h.update($0) } }
         func add(_ values: [Int]) { values.map { Int64($0) }.withUnsafeBytes { h.update($0) } }
         add("scalpel-statistics-v1|\(checkpoint)|compacted=\(compacted)|windows=\(selection.windows.count)|")
+        if dtype != .f32 { add("dtype=\(dtype.rawValue)|") }  // Float32 keys stay those written before BF16 existed
         for w in selection.windows {
             add([w.tokens.count, w.predictions.lowerBound, w.predictions.upperBound])
             add(w.tokens)

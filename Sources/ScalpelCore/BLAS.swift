@@ -1,7 +1,10 @@
-import COpenBLAS
 import CKernels
+import CMatmul
+import COpenBLAS
+import Foundation
 
-/// Scalpel's one matmul entry point (OpenBLAS sgemm, row-major).
+/// Scalpel's one matmul entry point, row-major: OpenBLAS sgemm for Float32 weights, the BF16
+/// engine (`CMatmul`: oneDNN, or sgemm on converted operands where the CPU lacks BF16) for BF16 ones.
 public enum BLAS {
     /// How many parts a large matmul is cut into (a constant, so results never depend on the
     /// thread count); each free worker takes the next part, so up to this many threads share one matmul.
@@ -61,14 +64,63 @@ public enum BLAS {
             bias == nil ? 0 : 1, c, blasint(ldc))
     }
 
-    /// y: [rows, out] = x: [rows, in] · weight: [out, in]ᵀ (+ bias: [out]).
-    public static func linear(
-        _ x: UnsafePointer<Float>, rows: Int, inFeatures: Int,
-        weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, outFeatures: Int,
-        into y: UnsafeMutablePointer<Float>
+    /// c: [m, n] = a · wᵀ (+ bias: [n]), where w: [n, k] is the weight tensor `weight` from
+    /// element `offset` on, with row stride ldb (a PyTorch `Linear` weight, or rows/columns of one).
+    /// Float32 weights go through sgemm above; BF16 weights take `a` rounded to BF16 (nearest
+    /// even), multiply in BF16 and accumulate and write Float32. The parts are cut as for sgemm,
+    /// by shape alone, and each runs on one thread, so results never depend on the thread count.
+    public static func gemm(
+        m: Int, n: Int, k: Int,
+        a: UnsafePointer<Float>, lda: Int,
+        weight: Tensor, offset: Int = 0, ldb: Int,
+        c: UnsafeMutablePointer<Float>, ldc: Int,
+        bias: UnsafePointer<Float>? = nil
     ) {
+        guard weight.dtype == .bf16 else {
+            gemm(m: m, n: n, k: k, a: a, lda: lda, b: weight.pointer + offset, ldb: ldb, transposeB: true, c: c, ldc: ldc, bias: bias)
+            return
+        }
+        if m == 0 || n == 0 { return }
+        // a: [m, k] Float32 (lda) → a16: [m, k] BF16, rows in blocks across workers
+        let a16 = UnsafeMutablePointer<UInt16>.allocate(capacity: max(m * k, 1))
+        defer { a16.deallocate() }
+        let source = SendablePointer(UnsafeMutablePointer(mutating: a))
+        let converted = SendablePointer(a16)
+        let rowBlock = max(1, (1 << 16) / max(k, 1))
+        Parallel.forEach((m + rowBlock - 1) / rowBlock) { block, _ in
+            for r in (block * rowBlock)..<min(m, (block + 1) * rowBlock) {
+                sc_f32_to_bf16(source.pointer + r * lda, converted.pointer + r * k, k)
+            }
+        }
+        let splitColumns = n > m
+        let total = splitColumns ? n : m
+        let parts = Parallel.isInside || m * n * k < 1 << 21 ? 1 : max(1, min(gemmParts, total / 64))
+        let size = ((total + parts - 1) / parts + 15) / 16 * 16
+        let b = SendablePointer(weight.bf16 + offset)
+        let cp = SendablePointer(c)
+        let biasp = bias.map { SendablePointer(UnsafeMutablePointer(mutating: $0)) }
+        Parallel.forEach(parts) { p, _ in
+            let start = p * size, count = min(size, total - start)
+            guard count > 0 else { return }
+            let status =
+                splitColumns
+                ? sc_bf16_gemm(
+                    Int64(m), Int64(count), Int64(k), converted.pointer, Int64(k), b.pointer + start * ldb, Int64(ldb),
+                    cp.pointer + start, Int64(ldc), biasp.map { UnsafePointer($0.pointer + start) })
+                : sc_bf16_gemm(
+                    Int64(count), Int64(n), Int64(k), converted.pointer + start * k, Int64(k), b.pointer, Int64(ldb),
+                    cp.pointer + start * ldc, Int64(ldc), biasp.map { UnsafePointer($0.pointer) })
+            precondition(status == 0, "BF16 matmul failed (status \(status)): out of memory")
+        }
+    }
+
+    /// y: [rows, out] = x: [rows, in] · weight: [out, in]ᵀ (+ bias: [out]), Float32 or BF16 weight.
+    public static func linear(
+        _ x: UnsafePointer<Float>, rows: Int, weight: Tensor, bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>
+    ) {
+        let outFeatures = weight.shape[0], inFeatures = weight.shape[1]
         gemm(
-            m: rows, n: outFeatures, k: inFeatures, a: x, lda: inFeatures,
-            b: weight, ldb: inFeatures, transposeB: true, c: y, ldc: outFeatures, bias: bias)
+            m: rows, n: outFeatures, k: inFeatures, a: x, lda: inFeatures, weight: weight, ldb: inFeatures,
+            c: y, ldc: outFeatures, bias: bias)
     }
 }

@@ -1,7 +1,7 @@
 import Foundation
 
-/// Element types of the safetensors format that Scalpel reads or writes.
-public enum DType: String, Sendable {
+/// Element types of the safetensors format that Scalpel reads or writes (`DType` is what a tensor holds in memory).
+public enum StoredType: String, Sendable {
     case f32 = "F32", f16 = "F16", bf16 = "BF16", f64 = "F64"
     case i64 = "I64", i32 = "I32", i16 = "I16", i8 = "I8", u8 = "U8", bool = "BOOL"
 
@@ -18,7 +18,7 @@ public enum DType: String, Sendable {
 /// One tensor's entry in a safetensors header.
 public struct TensorInfo: Sendable {
     public let name: String
-    public let dtype: DType
+    public let dtype: StoredType
     public let shape: [Int]
     /// Byte range inside the data section.
     public let start: Int, end: Int
@@ -75,7 +75,7 @@ public final class SafetensorsFile: @unchecked Sendable {
             else {
                 throw bad("corrupt safetensors header: entry '\(name)' lacks dtype, shape or data_offsets")
             }
-            guard let dtype = DType(rawValue: dtypeName) else {
+            guard let dtype = StoredType(rawValue: dtypeName) else {
                 throw bad("tensor '\(name)' has unsupported dtype \(dtypeName)")
             }
             func integers(_ values: [Any]) -> [Int]? {
@@ -156,6 +156,15 @@ public final class SafetensorsFile: @unchecked Sendable {
         return t
     }
 
+    /// A BF16 tensor stored as BF16 and 2-byte aligned, borrowed from the mapping without a copy
+    /// (copy-on-write), else nil.
+    public func borrowedBF16(_ name: String) -> Tensor? {
+        guard let info = tensors[name], info.dtype == .bf16 else { return nil }
+        let raw = rawBytes(info)
+        guard let base = raw.baseAddress, Int(bitPattern: base) % 2 == 0, info.shape.reduce(1, *) > 0 else { return nil }
+        return Tensor(shape: info.shape, dtype: .bf16, borrowing: UnsafeMutableRawPointer(mutating: base), owner: file)
+    }
+
     /// The tensor's integer values (I64, I32, I16, I8, U8, BOOL).
     public func intValues(_ name: String) throws -> [Int] {
         guard let info = tensors[name] else { throw ScalpelError.missingTensor(path: path, name: name) }
@@ -177,11 +186,11 @@ public final class SafetensorsFile: @unchecked Sendable {
 /// A tensor to be written: name, dtype, shape and little-endian bytes.
 public struct TensorRecord {
     public let name: String
-    public let dtype: DType
+    public let dtype: StoredType
     public let shape: [Int]
     public let bytes: Data
 
-    public init(name: String, dtype: DType, shape: [Int], bytes: Data) {
+    public init(name: String, dtype: StoredType, shape: [Int], bytes: Data) {
         self.name = name; self.dtype = dtype; self.shape = shape; self.bytes = bytes
     }
 
@@ -206,7 +215,7 @@ public struct TensorRecord {
 public enum SafetensorsWriter {
     /// The 8-byte length and the JSON header, padded with spaces to 8 bytes, for tensors laid out
     /// one after another in the given order.
-    static func header(_ entries: [(name: String, dtype: DType, shape: [Int], bytes: Int)], metadata: [String: String]) -> Data {
+    static func header(_ entries: [(name: String, dtype: StoredType, shape: [Int], bytes: Int)], metadata: [String: String]) -> Data {
         var parts: [String] = []
         if !metadata.isEmpty {
             let items = metadata.sorted { $0.key < $1.key }.map { "\(jsonString($0.key)):\(jsonString($0.value))" }
@@ -242,14 +251,16 @@ public enum SafetensorsWriter {
         try writeAtomically(encode(records, metadata: metadata), to: path)
     }
 
-    /// Writes Float32 tensors straight from their buffers (the file is never assembled in memory),
-    /// in name order, to a temporary file beside `path`, then renames it into place.
+    /// Writes tensors straight from their buffers, each in its dtype (F32 or BF16; the file is
+    /// never assembled in memory), in name order, to a temporary file beside `path`, then renames it into place.
     public static func write(floatTensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:], to path: String) throws {
         let sorted = floatTensors.sorted { $0.name < $1.name }
-        let head = header(sorted.map { ($0.name, .f32, $0.tensor.shape, 4 * $0.tensor.count) }, metadata: metadata)
+        let head = header(
+            sorted.map { ($0.name, $0.tensor.dtype == .bf16 ? .bf16 : .f32, $0.tensor.shape, $0.tensor.dtype.size * $0.tensor.count) },
+            metadata: metadata)
         let file = try AtomicFile(path: path)
         try file.write(head)
-        for t in sorted { try file.write(UnsafeRawPointer(t.tensor.pointer), count: 4 * t.tensor.count) }
+        for t in sorted { try file.write(UnsafeRawPointer(t.tensor.raw), count: t.tensor.dtype.size * t.tensor.count) }
         try file.commit()
     }
 

@@ -8,10 +8,17 @@ public protocol TensorSource: AnyObject {
     func contains(_ name: String) -> Bool
     /// A Float32 tensor, checked against `shape` when given.
     func tensor(_ name: String, shape: [Int]?) throws -> Tensor
+    /// A tensor held in `dtype`, checked against `shape` when given: borrowed from the file when
+    /// it is stored so, else converted (Float32 → BF16 rounds to nearest even).
+    func tensor(_ name: String, shape: [Int]?, dtype: DType) throws -> Tensor
 }
 
 extension TensorSource {
     public func tensor(_ name: String) throws -> Tensor { try tensor(name, shape: nil) }
+
+    public func tensor(_ name: String, shape: [Int]?, dtype: DType) throws -> Tensor {
+        try tensor(name, shape: shape).converted(to: dtype)
+    }
 }
 
 /// The tensors of a checkpoint folder: `model.safetensors`, or the shards listed by
@@ -84,5 +91,15 @@ public final class TensorStore: TensorSource, @unchecked Sendable {
             throw ScalpelError.wrongShape(path: file.path, name: name, expected: expected, found: info.shape)
         }
         return try file.floatTensor(name)
+    }
+
+    public func tensor(_ name: String, shape expected: [Int]?, dtype: DType) throws -> Tensor {
+        if dtype == .bf16, let i = location[name], let t = files[i].borrowedBF16(name) {
+            if let expected, t.shape != expected {
+                throw ScalpelError.wrongShape(path: files[i].path, name: name, expected: expected, found: t.shape)
+            }
+            return t
+        }
+        return try tensor(name, shape: expected).converted(to: dtype)
     }
 }

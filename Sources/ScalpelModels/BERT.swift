@@ -50,7 +50,9 @@ public final class BERT: LanguageModel, RecordedCheckpoint {
     /// The MLM head, when the checkpoint has one.
     let head: (dense: Linear, activation: Activation, norm: Norm, decoder: Tensor, bias: Tensor)?
 
-    public init(json: [String: Any], store: TensorSource, configPath: String, flavor: Flavor, maskToken: Int?) throws {
+    /// Reads a `bert` or `roberta` checkpoint (`flavor`); `maskToken` is the tokenizer's mask token, if any.
+    public init(_ inputs: ArchitectureInputs, flavor: Flavor, maskToken: Int?) throws {
+        let json = inputs.json, store = inputs.store, configPath = inputs.configPath
         let reader = ConfigReader(json: json, path: configPath)
         let config = try Configuration(reader)
         self.config = config
@@ -71,9 +73,9 @@ public final class BERT: LanguageModel, RecordedCheckpoint {
             maxPositions: P - positionOffset)
         let candidates = flavor == .roberta ? ["roberta.", ""] : ["bert.", ""]
         let p = candidates.first { store.contains($0 + "embeddings.word_embeddings.weight") } ?? candidates[0]
-        let ck = CheckpointReader(store)
+        let ck = CheckpointReader(store, matrices: inputs.dtype)
         func norm(_ name: String) throws -> Norm { try ck.layerNorm(name, width: d, eps: eps) }
-        wordEmbeddings = try ck.tensor(p + "embeddings.word_embeddings.weight", [V, d])
+        wordEmbeddings = try ck.matrix(p + "embeddings.word_embeddings.weight", [V, d])
         positionEmbeddings = try ck.tensor(p + "embeddings.position_embeddings.weight", [P, d])
         let types = config.typeVocabSize
         tokenTypeEmbeddings = types > 0 ? try ck.tensor(p + "embeddings.token_type_embeddings.weight", [types, d]) : nil

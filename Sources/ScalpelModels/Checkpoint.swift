@@ -40,12 +40,9 @@ public struct CheckpointRecord {
             case .transposed:
                 return (e.name, e.parameter.transposed())
             case .rows(let start, let count):
-                let width = e.parameter.shape.count == 2 ? e.parameter.shape[1] : 1
-                let part = Tensor(zeros: e.parameter.shape.count == 2 ? [count, width] : [count])
-                part.pointer.update(from: e.parameter.pointer + start * width, count: count * width)
-                return (e.name, part)
+                return (e.name, e.parameter.rows(start, count))
             case .reshaped(let shape):
-                return (e.name, Tensor(shape: shape, borrowing: e.parameter.pointer, owner: e.parameter))
+                return (e.name, Tensor(shape: shape, dtype: e.parameter.dtype, borrowing: e.parameter.raw, owner: e.parameter))
             }
         }
     }
@@ -57,9 +54,14 @@ public struct CheckpointRecord {
 /// so no checkpoint name is written twice.
 final class CheckpointReader {
     let store: TensorSource
+    /// What matrices (linear weights, embeddings, LM heads) are held in; vectors stay Float32.
+    let matrices: DType
     private var entries: [CheckpointEntry] = []
 
-    init(_ store: TensorSource) { self.store = store }
+    init(_ store: TensorSource, matrices: DType = .f32) {
+        self.store = store
+        self.matrices = matrices
+    }
 
     /// Whether the checkpoint has a tensor `name` (for optional parts and name prefixes).
     func contains(_ name: String) -> Bool { store.contains(name) }
@@ -71,23 +73,29 @@ final class CheckpointReader {
         return t
     }
 
-    /// The tensor `name`, of shape `shape`, held under `heldShape` (same values, same order).
-    func tensor(_ name: String, _ shape: [Int], heldAs heldShape: [Int]) throws -> Tensor {
-        let stored = try store.tensor(name, shape: shape)
-        let t = Tensor(shape: heldShape, borrowing: stored.pointer, owner: stored)
+    /// The matrix `name` (an embedding table, an LM head), of shape `shape`, held in `matrices`.
+    func matrix(_ name: String, _ shape: [Int]) throws -> Tensor {
+        let t = try store.tensor(name, shape: shape, dtype: matrices)
+        entries.append(CheckpointEntry(name: name, parameter: t, layout: .same))
+        return t
+    }
+
+    /// The matrix `name`, of shape `shape`, held in `matrices` under `heldShape` (same values, same order).
+    func matrix(_ name: String, _ shape: [Int], heldAs heldShape: [Int]) throws -> Tensor {
+        let stored = try store.tensor(name, shape: shape, dtype: matrices)
+        let t = Tensor(shape: heldShape, dtype: stored.dtype, borrowing: stored.raw, owner: stored)
         entries.append(CheckpointEntry(name: name, parameter: t, layout: .reshaped(shape)))
         return t
     }
 
     /// A linear layer stored as `name.weight` [out, in] and, when `bias`, `name.bias` [out].
     func linear(_ name: String, out: Int, in inFeatures: Int, bias: Bool = true) throws -> Linear {
-        Linear(weight: try tensor(name + ".weight", [out, inFeatures]), bias: bias ? try tensor(name + ".bias", [out]) : nil)
+        Linear(weight: try matrix(name + ".weight", [out, inFeatures]), bias: bias ? try tensor(name + ".bias", [out]) : nil)
     }
 
     /// A GPT-2 `Conv1D`: `name.weight` stored [in, out], held transposed as [out, in]; `name.bias` [out].
     func conv1D(_ name: String, in inFeatures: Int, out: Int) throws -> Linear {
-        let stored = try store.tensor(name + ".weight", shape: [inFeatures, out])
-        let weight = stored.transposed()
+        let weight = try store.tensor(name + ".weight", shape: [inFeatures, out], dtype: matrices).transposed()
         entries.append(CheckpointEntry(name: name + ".weight", parameter: weight, layout: .transposed))
         return Linear(weight: weight, bias: try tensor(name + ".bias", [out]))
     }
@@ -97,7 +105,7 @@ final class CheckpointReader {
     func fused(_ parts: [(name: String, rows: Int)], in inFeatures: Int, bias: Bool) throws -> Linear {
         let pieces = try parts.map { part in
             Linear(
-                weight: try store.tensor(part.name + ".weight", shape: [part.rows, inFeatures]),
+                weight: try store.tensor(part.name + ".weight", shape: [part.rows, inFeatures], dtype: matrices),
                 bias: bias ? try store.tensor(part.name + ".bias", shape: [part.rows]) : nil)
         }
         let linear = Linear.stacked(pieces)

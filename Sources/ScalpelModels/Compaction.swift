@@ -74,13 +74,16 @@ extension TransformerStack {
         let layer = layers[i]
         let H = attention.heads, dh = attention.headWidth, d = layer.qkv.inFeatures
         let block = H * dh
-        let tmp = UnsafeMutablePointer<Float>.allocate(capacity: block * d)
+        let tmp = UnsafeMutableRawPointer.allocate(byteCount: block * d * 4, alignment: 64)
         defer { tmp.deallocate() }
+        let q = layer.qkv.weight, o = layer.out.weight
         for part in 0..<3 {
-            reorder(layer.qkv.weight.pointer + part * block * d, groupSize: dh * d, order: order, tmp: tmp)
-            if let b = layer.qkv.bias { reorder(b.pointer + part * block, groupSize: dh, order: order, tmp: tmp) }
+            reorder(q.raw + part * block * d * q.dtype.size, groupBytes: dh * d * q.dtype.size, order: order, tmp: tmp)
+            if let b = layer.qkv.bias { reorder(b.raw + part * block * 4, groupBytes: dh * 4, order: order, tmp: tmp) }
         }
-        for r in 0..<layer.out.outFeatures { reorder(layer.out.weight.pointer + r * block, groupSize: dh, order: order, tmp: tmp) }
+        for r in 0..<layer.out.outFeatures {
+            reorder(o.raw + r * block * o.dtype.size, groupBytes: dh * o.dtype.size, order: order, tmp: tmp)
+        }
     }
 
     // input: [n, d] → qkv: [n, 3·live·dh] holding q, k, v of the live heads (CausalAttention.Layout.blocks(live)):
@@ -91,8 +94,8 @@ extension TransformerStack {
         guard w > 0 else { return }
         for part in 0..<3 {
             BLAS.gemm(
-                m: n, n: w, k: d, a: input.pointer, lda: d, b: layer.qkv.weight.pointer + part * H * dh * d, ldb: d,
-                transposeB: true, c: qkv.pointer + part * w, ldc: ld, bias: layer.qkv.bias.map { $0.pointer + part * H * dh })
+                m: n, n: w, k: d, a: input.pointer, lda: d, weight: layer.qkv.weight, offset: part * H * dh * d, ldb: d,
+                c: qkv.pointer + part * w, ldc: ld, bias: layer.qkv.bias.map { $0.pointer + part * H * dh })
         }
     }
 
@@ -100,8 +103,8 @@ extension TransformerStack {
     func compactedOut(_ layer: TransformerLayer, _ c: HeadCompaction, input: Tensor, rows n: Int, into o: Tensor) {
         let w = c.live * attention.headWidth, dOut = layer.out.outFeatures
         BLAS.gemm(
-            m: n, n: dOut, k: w, a: input.pointer, lda: max(w, 1), b: layer.out.weight.pointer, ldb: layer.out.inFeatures,
-            transposeB: true, c: o.pointer, ldc: dOut, bias: layer.out.bias?.pointer)
+            m: n, n: dOut, k: w, a: input.pointer, lda: max(w, 1), weight: layer.out.weight, ldb: layer.out.inFeatures,
+            c: o.pointer, ldc: dOut, bias: layer.out.bias?.pointer)
     }
 
     private func inverse(_ order: [Int32]) -> [Int32] {
@@ -116,13 +119,16 @@ extension TransformerStack {
         let f = ffWidth
         let layer = layers[i]
         let d = layer.up.inFeatures
-        let tmp = UnsafeMutablePointer<Float>.allocate(capacity: f * d)
+        let tmp = UnsafeMutableRawPointer.allocate(byteCount: f * d * 4, alignment: 64)
         defer { tmp.deallocate() }
+        let up = layer.up.weight, down = layer.down.weight
         for half in 0..<(gated ? 2 : 1) {
-            reorder(layer.up.weight.pointer + half * f * d, groupSize: d, order: order, tmp: tmp)
-            if let b = layer.up.bias { reorder(b.pointer + half * f, groupSize: 1, order: order, tmp: tmp) }
+            reorder(up.raw + half * f * d * up.dtype.size, groupBytes: d * up.dtype.size, order: order, tmp: tmp)
+            if let b = layer.up.bias { reorder(b.raw + half * f * 4, groupBytes: 4, order: order, tmp: tmp) }
         }
-        for r in 0..<layer.down.outFeatures { reorder(layer.down.weight.pointer + r * f, groupSize: 1, order: order, tmp: tmp) }
+        for r in 0..<layer.down.outFeatures {
+            reorder(down.raw + r * f * down.dtype.size, groupBytes: down.dtype.size, order: order, tmp: tmp)
+        }
     }
 
     // input: [n, d] → output: [n, dOut] through the `live` first (unpruned) FF neurons only:
@@ -138,14 +144,14 @@ extension TransformerStack {
                 // upOut: [n, 2·live] = gate part | up part, so sc_gated reads it as a [n, 2·live] gate/up matrix
                 for half in 0..<2 {
                     BLAS.gemm(
-                        m: n, n: live, k: d, a: input.pointer, lda: d, b: layer.up.weight.pointer + half * f * d, ldb: d,
-                        transposeB: true, c: upOut.pointer + half * live, ldc: 2 * live,
+                        m: n, n: live, k: d, a: input.pointer, lda: d, weight: layer.up.weight, offset: half * f * d, ldb: d,
+                        c: upOut.pointer + half * live, ldc: 2 * live,
                         bias: layer.up.bias.map { $0.pointer + half * f })
                 }
             } else {
                 BLAS.gemm(
-                    m: n, n: live, k: d, a: input.pointer, lda: d, b: layer.up.weight.pointer, ldb: d,
-                    transposeB: true, c: ff.pointer, ldc: live, bias: layer.up.bias?.pointer)
+                    m: n, n: live, k: d, a: input.pointer, lda: d, weight: layer.up.weight, ldb: d,
+                    c: ff.pointer, ldc: live, bias: layer.up.bias?.pointer)
             }
         }
         Profile.measure("activation") {
@@ -158,21 +164,26 @@ extension TransformerStack {
         Profile.measure("probe") { probe?.observeFF(layer: i, values: ff.pointer, rows: n, neurons: c.liveNeurons) }
         Profile.measure("down") {
             BLAS.gemm(
-                m: n, n: dOut, k: live, a: ff.pointer, lda: max(live, 1), b: layer.down.weight.pointer, ldb: f,
-                transposeB: true, c: output.pointer, ldc: dOut, bias: layer.down.bias?.pointer)
+                m: n, n: dOut, k: live, a: ff.pointer, lda: max(live, 1), weight: layer.down.weight, ldb: f,
+                c: output.pointer, ldc: dOut, bias: layer.down.bias?.pointer)
         }
     }
 }
 
-// x: order.count groups of `groupSize` floats, in place: group p becomes the group that was at
-// order[p]. tmp: at least order.count · groupSize floats.
-private func reorder(_ x: UnsafeMutablePointer<Float>, groupSize: Int, order: [Int32], tmp: UnsafeMutablePointer<Float>) {
-    tmp.update(from: x, count: order.count * groupSize)
-    if groupSize == 1 {
-        for p in order.indices { x[p] = tmp[Int(order[p])] }
-        return
+// x: order.count groups of `groupBytes` bytes, in place: group p becomes the group that was at
+// order[p]. tmp: at least order.count · groupBytes bytes.
+private func reorder(_ x: UnsafeMutableRawPointer, groupBytes: Int, order: [Int32], tmp: UnsafeMutableRawPointer) {
+    tmp.copyMemory(from: x, byteCount: order.count * groupBytes)
+    switch groupBytes {
+    case 4:
+        let dst = x.assumingMemoryBound(to: UInt32.self), src = tmp.assumingMemoryBound(to: UInt32.self)
+        for p in order.indices { dst[p] = src[Int(order[p])] }
+    case 2:
+        let dst = x.assumingMemoryBound(to: UInt16.self), src = tmp.assumingMemoryBound(to: UInt16.self)
+        for p in order.indices { dst[p] = src[Int(order[p])] }
+    default:
+        for p in order.indices { (x + p * groupBytes).copyMemory(from: tmp + Int(order[p]) * groupBytes, byteCount: groupBytes) }
     }
-    for p in order.indices { (x + p * groupSize).update(from: tmp + Int(order[p]) * groupSize, count: groupSize) }
 }
 
 extension StackBacked {

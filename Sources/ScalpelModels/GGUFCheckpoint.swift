@@ -8,7 +8,7 @@ import ScalpelTokenizers
 public enum GGUFCheckpoint {
     static let architectures = ["llama", "mistral", "qwen2"]
 
-    public static func load(_ path: String) throws -> LoadedModel {
+    public static func load(_ path: String, dtype: DType = .f32) throws -> LoadedModel {
         let gguf = try GGUFFile(path: path)
         let m = gguf.metadata
         guard let arch = m["general.architecture"]?.string else {
@@ -58,7 +58,7 @@ public enum GGUFCheckpoint {
         let tokenizerJSON = try tokenizer(m, path: path)
         let tokenizer = try tokenizerJSON.map { try Tokenizer(json: $0, path: path) }
         let model = try ModelRegistry.build(
-            ArchitectureInputs(json: config, store: source, configPath: configPath, modelType: arch, tokenizer: tokenizer))
+            ArchitectureInputs(json: config, store: source, configPath: configPath, modelType: arch, tokenizer: tokenizer, dtype: dtype))
         return LoadedModel(
             network: model, tokenizer: tokenizer, preprocessor: nil, folder: path, modelType: arch, tokenizerJSON: tokenizerJSON)
     }

@@ -36,7 +36,9 @@ public final class GPT2: MatrixHead, RecordedCheckpoint {
     let wte: Tensor, wpe: Tensor, finalNorm: Norm
     let head: Tensor
 
-    public init(json: [String: Any], store: TensorSource, configPath: String) throws {
+    /// Reads the checkpoint `inputs` describes, matrices in `inputs.dtype`.
+    public init(_ inputs: ArchitectureInputs) throws {
+        let json = inputs.json, store = inputs.store, configPath = inputs.configPath
         let reader = ConfigReader(json: json, path: configPath)
         let config = try Configuration(reader)
         self.config = config
@@ -48,11 +50,11 @@ public final class GPT2: MatrixHead, RecordedCheckpoint {
         shape = ModelShape(
             layers: config.nLayer, ffWidth: f, heads: heads, headWidth: dh, vocabularySize: V, maxPositions: config.nPositions)
         let p = store.contains("transformer.wte.weight") ? "transformer." : ""
-        let ck = CheckpointReader(store)
-        wte = try ck.tensor(p + "wte.weight", [V, d])
+        let ck = CheckpointReader(store, matrices: inputs.dtype)
+        wte = try ck.matrix(p + "wte.weight", [V, d])
         wpe = try ck.tensor(p + "wpe.weight", [config.nPositions, d])
         finalNorm = try ck.layerNorm(p + "ln_f", width: d, eps: eps)
-        head = config.tieWordEmbeddings ? wte : try ck.tensor("lm_head.weight", [V, d])
+        head = config.tieWordEmbeddings ? wte : try ck.matrix("lm_head.weight", [V, d])
         let layers = try (0..<config.nLayer).map { i in
             let l = p + "h.\(i)."
             return TransformerLayer(

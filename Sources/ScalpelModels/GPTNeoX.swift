@@ -33,7 +33,9 @@ public final class GPTNeoX: RotaryDecoder, RecordedCheckpoint {
     let stack: TransformerStack
     let embedding: Tensor, finalNorm: Norm, head: Tensor
 
-    public init(json: [String: Any], store: TensorSource, configPath: String) throws {
+    /// Reads the checkpoint `inputs` describes, matrices in `inputs.dtype`.
+    public init(_ inputs: ArchitectureInputs) throws {
+        let json = inputs.json, store = inputs.store, configPath = inputs.configPath
         let reader = ConfigReader(json: json, path: configPath)
         let config = try Configuration(reader)
         self.config = config
@@ -46,11 +48,11 @@ public final class GPTNeoX: RotaryDecoder, RecordedCheckpoint {
             layers: config.numHiddenLayers, ffWidth: f, heads: heads, headWidth: dh, vocabularySize: V,
             maxPositions: config.maxPositionEmbeddings)
         let p = "gpt_neox."
-        let ck = CheckpointReader(store)
-        embedding = try ck.tensor(p + "embed_in.weight", [V, d])
+        let ck = CheckpointReader(store, matrices: inputs.dtype)
+        embedding = try ck.matrix(p + "embed_in.weight", [V, d])
         finalNorm = try ck.layerNorm(p + "final_layer_norm", width: d, eps: eps)
         let headName = store.contains("embed_out.weight") ? "embed_out.weight" : "lm_head.weight"
-        head = config.tieWordEmbeddings ? embedding : try ck.tensor(headName, [V, d])
+        head = config.tieWordEmbeddings ? embedding : try ck.matrix(headName, [V, d])
         let layers = try (0..<config.numHiddenLayers).map { i in
             let l = p + "layers.\(i)."
             return TransformerLayer(

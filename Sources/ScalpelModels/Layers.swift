@@ -1,4 +1,5 @@
 import CKernels
+import CMatmul
 import Foundation
 import ScalpelCore
 
@@ -13,19 +14,18 @@ public struct Linear {
 
     // x: [rows, in] → y: [rows, out]
     public func callAsFunction(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
-        BLAS.linear(
-            x, rows: rows, inFeatures: inFeatures, weight: weight.pointer, bias: bias?.pointer,
-            outFeatures: outFeatures, into: y)
+        BLAS.linear(x, rows: rows, weight: weight, bias: bias?.pointer, into: y)
     }
 
-    /// Linears stacked along their outputs ([Σ out, in]), for one fused matmul.
+    /// Linears stacked along their outputs ([Σ out, in], the parts' dtype), for one fused matmul.
     public static func stacked(_ parts: [Linear]) -> Linear {
-        let inF = parts[0].inFeatures
+        let inF = parts[0].inFeatures, dtype = parts[0].weight.dtype
         let outF = parts.reduce(0) { $0 + $1.outFeatures }
-        let w = Tensor(zeros: [outF, inF])
+        let w = Tensor(zeros: [outF, inF], dtype: dtype)
         var row = 0
         for p in parts {
-            (w.pointer + row * inF).update(from: p.weight.pointer, count: p.weight.count)
+            precondition(p.weight.dtype == dtype, "stacked Linears of different dtypes")
+            (w.raw + row * inF * dtype.size).copyMemory(from: p.weight.raw, byteCount: p.weight.count * dtype.size)
             row += p.outFeatures
         }
         var bias: Tensor? = nil
@@ -43,14 +43,7 @@ public struct Linear {
 
     /// Rows [start, start + count) of the weight (and bias) as their own tensors, for export.
     public func slice(rows start: Int, count: Int) -> (weight: Tensor, bias: Tensor?) {
-        let w = Tensor(zeros: [count, inFeatures])
-        w.pointer.update(from: weight.pointer + start * inFeatures, count: count * inFeatures)
-        let b = bias.map { full -> Tensor in
-            let t = Tensor(zeros: [count])
-            t.pointer.update(from: full.pointer + start, count: count)
-            return t
-        }
-        return (w, b)
+        (weight.rows(start, count), bias.map { $0.rows(start, count) })
     }
 }
 
@@ -153,15 +146,25 @@ public struct Rotary {
 
 /// Token embedding lookups.
 enum Embedding {
-    /// table: [V, d] → x: [Σ T, d], one row per token of the packed sequences.
+    /// table: [V, d] (Float32 or BF16) → x: [Σ T, d] Float32, one row per token of the packed sequences.
     static func gather(_ table: Tensor, _ sequences: [[Int]]) -> Tensor {
         let d = table.shape[1]
         let n = sequences.reduce(0) { $0 + $1.count }
         let x = Tensor(zeros: [n, d])
         var r = 0
         for seq in sequences {
-            for id in seq { (x.pointer + r * d).update(from: table.pointer + id * d, count: d); r += 1 }
+            for id in seq { row(table, id, into: x.pointer + r * d); r += 1 }
         }
         return x
+    }
+
+    /// Row `id` of table: [V, d] as Float32 into `out`: [d].
+    static func row(_ table: Tensor, _ id: Int, into out: UnsafeMutablePointer<Float>) {
+        let d = table.shape[1]
+        if table.dtype == .f32 {
+            out.update(from: table.pointer + id * d, count: d)
+        } else {
+            sc_bf16_to_f32(table.bf16 + id * d, out, d)
+        }
     }
 }

@@ -57,7 +57,9 @@ public final class Llama: RotaryDecoder, RecordedCheckpoint {
     let stack: TransformerStack
     let embedding: Tensor, finalNorm: Norm, head: Tensor
 
-    public init(json: [String: Any], store: TensorSource, configPath: String, modelType: String) throws {
+    /// Reads the checkpoint `inputs` describes, matrices in `inputs.dtype`.
+    public init(_ inputs: ArchitectureInputs) throws {
+        let json = inputs.json, store = inputs.store, configPath = inputs.configPath, modelType = inputs.modelType
         let reader = ConfigReader(json: json, path: configPath)
         let config = try Configuration(reader, modelType: modelType)
         self.config = config
@@ -69,10 +71,10 @@ public final class Llama: RotaryDecoder, RecordedCheckpoint {
             layers: config.numHiddenLayers, ffWidth: f, heads: heads, headWidth: dh, vocabularySize: V,
             maxPositions: config.maxPositionEmbeddings)
         let activation = try Activation(name: config.hiddenAct, field: "hidden_act", path: configPath)
-        let ck = CheckpointReader(store)
-        embedding = try ck.tensor("model.embed_tokens.weight", [V, d])
+        let ck = CheckpointReader(store, matrices: inputs.dtype)
+        embedding = try ck.matrix("model.embed_tokens.weight", [V, d])
         finalNorm = try ck.rmsNorm("model.norm", width: d, eps: eps)
-        head = config.tieWordEmbeddings ? embedding : try ck.tensor("lm_head.weight", [V, d])
+        head = config.tieWordEmbeddings ? embedding : try ck.matrix("lm_head.weight", [V, d])
         let layers = try (0..<config.numHiddenLayers).map { i in
             let l = "model.layers.\(i)."
             return TransformerLayer(

@@ -38,7 +38,9 @@ public final class OPT: MatrixHead, RecordedCheckpoint {
     let finalNorm: Norm?
     let head: Tensor
 
-    public init(json: [String: Any], store: TensorSource, configPath: String) throws {
+    /// Reads the checkpoint `inputs` describes, matrices in `inputs.dtype`.
+    public init(_ inputs: ArchitectureInputs) throws {
+        let json = inputs.json, store = inputs.store, configPath = inputs.configPath
         let reader = ConfigReader(json: json, path: configPath)
         let config = try Configuration(reader)
         self.config = config
@@ -52,19 +54,19 @@ public final class OPT: MatrixHead, RecordedCheckpoint {
             vocabularySize: V, maxPositions: config.maxPositionEmbeddings)
         // "model.decoder." (OPTForCausalLM), "decoder." (OPTModel) or none
         let p = ["model.decoder.", "decoder.", ""].first { store.contains($0 + "embed_tokens.weight") } ?? "model.decoder."
-        let ck = CheckpointReader(store)
+        let ck = CheckpointReader(store, matrices: inputs.dtype)
         func linear(_ name: String, out: Int, in inF: Int) throws -> Linear {
             try ck.linear(p + name, out: out, in: inF, bias: config.enableBias)
         }
         func norm(_ name: String) throws -> Norm {
             try ck.layerNorm(p + name, width: d, eps: 1e-5, affine: config.layerNormElementwiseAffine)
         }
-        embedTokens = try ck.tensor(p + "embed_tokens.weight", [V, e])
+        embedTokens = try ck.matrix(p + "embed_tokens.weight", [V, e])
         embedPositions = try ck.tensor(p + "embed_positions.weight", [config.maxPositionEmbeddings + 2, d])
         projectIn = e != d ? try ck.linear(p + "project_in", out: d, in: e, bias: false) : nil
         projectOut = e != d ? try ck.linear(p + "project_out", out: e, in: d, bias: false) : nil
         finalNorm = config.doLayerNormBefore && !config.removeFinalLayerNorm ? try norm("final_layer_norm") : nil
-        head = config.tieWordEmbeddings ? embedTokens : try ck.tensor("lm_head.weight", [V, e])
+        head = config.tieWordEmbeddings ? embedTokens : try ck.matrix("lm_head.weight", [V, e])
         let layers = try (0..<config.numHiddenLayers).map { i in
             let l = "layers.\(i)."
             return TransformerLayer(
@@ -89,7 +91,7 @@ public final class OPT: MatrixHead, RecordedCheckpoint {
         let tokens = projectIn == nil ? x : Tensor(zeros: [n, e])
         var r = 0
         for seq in sequences {
-            for id in seq { (tokens.pointer + r * e).update(from: embedTokens.pointer + id * e, count: e); r += 1 }
+            for id in seq { Embedding.row(embedTokens, id, into: tokens.pointer + r * e); r += 1 }
         }
         projectIn?(tokens.pointer, rows: n, into: x.pointer)
         r = 0

@@ -53,6 +53,13 @@ public struct ArchitectureInputs {
     public let configPath: String
     public let modelType: String
     public let tokenizer: Tokenizer?
+    /// What the matrices (linear weights, embeddings, LM head) are held in; everything else is Float32.
+    public let dtype: DType
+
+    public init(json: [String: Any], store: TensorSource, configPath: String, modelType: String, tokenizer: Tokenizer?, dtype: DType) {
+        self.json = json; self.store = store; self.configPath = configPath
+        self.modelType = modelType; self.tokenizer = tokenizer; self.dtype = dtype
+    }
 }
 
 /// Maps `config.json`'s `model_type` to the architecture that reads it. Safetensors folders and
@@ -62,19 +69,13 @@ public enum ModelRegistry {
     typealias Builder = (ArchitectureInputs) throws -> PrunableModel
 
     static let builders: [String: Builder] = [
-        "opt": { try OPT(json: $0.json, store: $0.store, configPath: $0.configPath) },
-        "gpt_neox": { try GPTNeoX(json: $0.json, store: $0.store, configPath: $0.configPath) },
-        "gpt2": { try GPT2(json: $0.json, store: $0.store, configPath: $0.configPath) },
-        "llama": { try Llama(json: $0.json, store: $0.store, configPath: $0.configPath, modelType: $0.modelType) },
-        "mistral": { try Llama(json: $0.json, store: $0.store, configPath: $0.configPath, modelType: $0.modelType) },
-        "qwen2": { try Llama(json: $0.json, store: $0.store, configPath: $0.configPath, modelType: $0.modelType) },
-        "bert": {
-            try BERT(json: $0.json, store: $0.store, configPath: $0.configPath, flavor: .bert, maskToken: $0.tokenizer?.id(of: "[MASK]"))
-        },
-        "roberta": {
-            try BERT(json: $0.json, store: $0.store, configPath: $0.configPath, flavor: .roberta, maskToken: $0.tokenizer?.id(of: "<mask>"))
-        },
-        "vit": { try ViT(json: $0.json, store: $0.store, configPath: $0.configPath) },
+        "opt": OPT.init,
+        "gpt_neox": GPTNeoX.init,
+        "gpt2": GPT2.init,
+        "llama": Llama.init, "mistral": Llama.init, "qwen2": Llama.init,
+        "bert": { try BERT($0, flavor: .bert, maskToken: $0.tokenizer?.id(of: "[MASK]")) },
+        "roberta": { try BERT($0, flavor: .roberta, maskToken: $0.tokenizer?.id(of: "<mask>")) },
+        "vit": ViT.init,
     ]
 
     /// The architecture of `inputs.modelType`, built from `inputs`.
@@ -88,13 +89,14 @@ public enum ModelRegistry {
     /// The `model_type` values Scalpel can load, sorted.
     public static var supportedTypes: [String] { builders.keys.sorted() }
 
-    /// Loads the Hugging Face checkpoint folder at `folder`, or a `.gguf` file.
-    public static func load(_ folder: String) throws -> LoadedModel {
+    /// Loads the Hugging Face checkpoint folder at `folder`, or a `.gguf` file, with its matrices
+    /// (linear weights, embeddings, LM head) in `dtype`.
+    public static func load(_ folder: String, dtype: DType = .f32) throws -> LoadedModel {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDir) else {
             throw ScalpelError.fileNotFound(path: folder)
         }
-        if !isDir.boolValue && folder.lowercased().hasSuffix(".gguf") { return try GGUFCheckpoint.load(folder) }
+        if !isDir.boolValue && folder.lowercased().hasSuffix(".gguf") { return try GGUFCheckpoint.load(folder, dtype: dtype) }
         guard isDir.boolValue else {
             throw ScalpelError.invalidFile(path: folder, reason: "expected a checkpoint folder (config.json, model.safetensors)")
         }
@@ -112,7 +114,8 @@ public enum ModelRegistry {
         let store = try TensorStore(folder: folder)
         let tokenizerPath = (folder as NSString).appendingPathComponent("tokenizer.json")
         let tokenizer = FileManager.default.fileExists(atPath: tokenizerPath) ? try Tokenizer(path: tokenizerPath) : nil
-        let model = try build(ArchitectureInputs(json: json, store: store, configPath: configPath, modelType: type, tokenizer: tokenizer))
+        let model = try build(
+            ArchitectureInputs(json: json, store: store, configPath: configPath, modelType: type, tokenizer: tokenizer, dtype: dtype))
         let preprocessorPath = (folder as NSString).appendingPathComponent("preprocessor_config.json")
         let preprocessor = FileManager.default.fileExists(atPath: preprocessorPath) ? try ImagePreprocessor(path: preprocessorPath) : nil
         if model is ImageClassifier && preprocessor == nil {

@@ -59,7 +59,9 @@ public final class ViT: ImageClassifier, RecordedCheckpoint {
     let clsToken: Tensor, positions: Tensor
     let finalNorm: Norm, classifier: Linear
 
-    public init(json: [String: Any], store: TensorSource, configPath: String) throws {
+    /// Reads the checkpoint `inputs` describes, matrices in `inputs.dtype`.
+    public init(_ inputs: ArchitectureInputs) throws {
+        let json = inputs.json, store = inputs.store, configPath = inputs.configPath
         let reader = ConfigReader(json: json, path: configPath)
         let config = try Configuration(reader)
         self.config = config
@@ -73,11 +75,11 @@ public final class ViT: ImageClassifier, RecordedCheckpoint {
             layers: config.numHiddenLayers, ffWidth: f, heads: heads, headWidth: dh, vocabularySize: config.labels.count,
             maxPositions: tokens)
         let p = "vit."
-        let ck = CheckpointReader(store)
+        let ck = CheckpointReader(store, matrices: inputs.dtype)
         func norm(_ name: String) throws -> Norm { try ck.layerNorm(name, width: d, eps: eps) }
         // the convolution [d, 3, p, p] is already [d, 3·p·p] row-major: a Linear over patches flattened channel-first
         patchProjection = Linear(
-            weight: try ck.tensor(
+            weight: try ck.matrix(
                 p + "embeddings.patch_embeddings.projection.weight", [d, 3, patch, patch], heldAs: [d, 3 * patch * patch]),
             bias: try ck.tensor(p + "embeddings.patch_embeddings.projection.bias", [d]))
         clsToken = try ck.tensor(p + "embeddings.cls_token", [1, 1, d])

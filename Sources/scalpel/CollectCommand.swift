@@ -26,6 +26,7 @@ struct Collect: ParsableCommand {
     @OptionGroup var textData: TextDataOptions
     @Option(name: .customLong("batch-tokens"), parsing: .unconditional, help: "Tokens per forward batch.")
     var batchTokens: Int = 4096
+    @OptionGroup var precision: PrecisionOptions
     @OptionGroup var threading: ThreadOptions
     @Option(parsing: .upToNextOption, help: "Statistics files to add together instead of collecting.")
     var merge: [String] = []
@@ -54,7 +55,7 @@ struct Collect: ParsableCommand {
             return
         }
         guard let model, let data else { throw ValidationError("give --model and --data (or --merge FILES)") }
-        let loaded = try loadModel(model)
+        let loaded = try loadModel(model, dtype: precision.dtype)
         _ = try loaded.requireLanguageModel()
         let context = try ContextLength.resolve(self.context, shape: loaded.model.shape)
         let tokenizer = try loaded.requireTokenizer()
@@ -72,7 +73,7 @@ struct Collect: ParsableCommand {
             to: out,
             metadata: [
                 "format": "scalpel-statistics", "model": model, "data": data,
-                "skip": String(skip), "context": String(context),
+                "skip": String(skip), "context": String(context), "dtype": precision.dtype.rawValue,
             ])
         FileHandle.standardError.write(
             Data(

@@ -25,6 +25,7 @@ struct Demo: ParsableCommand {
         Int = 4096
     @Option(parsing: .unconditional, help: "Window length in tokens.") var context: Int = 512
     @Option(help: "The run folder.") var out: String = "runs/demo"
+    @OptionGroup var precision: PrecisionOptions
     @OptionGroup var threading: ThreadOptions
 
     func run() throws {
@@ -33,6 +34,7 @@ struct Demo: ParsableCommand {
             throw ScalpelError.invalidArgument("\(path) is missing: run `bash Tools/setup/setup.sh --demo` first")
         }
         var c = PruneConfig(model: model, forget: data + "/code", retain: data + "/prose")
+        c.dtype = precision.dtype
         c.ffFrac = 0.02; c.steps = steps; c.collectTokens = collectTokens; c.evalTokens = evalTokens; c.context = context
         let resume = FileManager.default.fileExists(atPath: out + "/history.json")
         if !resume {

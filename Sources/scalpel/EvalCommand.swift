@@ -59,7 +59,7 @@ struct Eval: ParsableCommand {
         if let json {
             try OutputPath.check(json, option: "--json", inputs: [modelOptions.model] + data.map { DataSet(argument: $0).path })
         }
-        let loaded = try loadModel(modelOptions.model)
+        let loaded = try modelOptions.load()
         if let classifier = loaded.imageClassifier { return try evaluateImages(classifier, loaded) }
         try loaded.requireHead()
         let tokenizer = try loaded.requireTokenizer()

@@ -26,7 +26,7 @@ struct Logits: ParsableCommand {
     func run() throws {
         try modelOptions.apply()
         try OutputPath.check(out, option: "--out", inputs: [modelOptions.model])
-        let loaded = try loadModel(modelOptions.model)
+        let loaded = try modelOptions.load()
         _ = try loaded.requireLanguageModel()
         try loaded.requireHead()
         let tokens: [Int]

@@ -18,19 +18,34 @@ struct ThreadOptions: ParsableArguments {
     }
 }
 
+extension DType: ExpressibleByArgument {}
+
+/// `--dtype`, declared once for every command that runs a model.
+struct PrecisionOptions: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "What matrices (linear weights, embeddings, LM head) are held and multiplied in: f32, or bf16 (half the memory; "
+                + "BF16 matmuls with Float32 accumulation, on the CPU's BF16 instructions where it has them)."))
+    var dtype: DType = .f32
+}
+
 /// Options every command that runs a model shares.
 struct ModelOptions: ParsableArguments {
     @Option(help: "A Hugging Face checkpoint folder (config.json, model.safetensors, tokenizer.json) or a .gguf file.")
     var model: String
 
+    @OptionGroup var precision: PrecisionOptions
     @OptionGroup var threading: ThreadOptions
 
     func apply() throws { try threading.apply() }
+
+    /// The model, its matrices in `--dtype`.
+    func load() throws -> LoadedModel { try loadModel(model, dtype: precision.dtype) }
 }
 
 /// Loads a model for a command, with its warnings (unread checkpoint tensors) on standard error.
-func loadModel(_ path: String) throws -> LoadedModel {
-    let loaded = try ModelRegistry.load(path)
+func loadModel(_ path: String, dtype: DType) throws -> LoadedModel {
+    let loaded = try ModelRegistry.load(path, dtype: dtype)
     for line in loaded.warnings { FileHandle.standardError.write(Data((line + "\n").utf8)) }
     return loaded
 }

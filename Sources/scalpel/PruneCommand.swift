@@ -28,6 +28,7 @@ struct Prune: ParsableCommand {
         help:
             "Run the full-size model every step instead of taking pruned FF neurons and heads out of the matmuls (same results up to float summation order; slower)."
     ) var noCompact = false
+    @OptionGroup var precision: PrecisionOptions
     @OptionGroup var threading: ThreadOptions
     @Option(help: "The run folder to create.") var out: String?
     @Option(help: "Continue the interrupted run in this folder (its stored settings are used).") var resume: String?
@@ -44,11 +45,12 @@ struct Prune: ParsableCommand {
             }
             var c = PruneConfig(model: model, forget: forget, retain: retain)
             method.configure(&c)
+            c.dtype = precision.dtype
             run = try PruningRun(config: c, folder: out, command: CommandLine.arguments)
         }
         run.compaction = !noCompact
         if let statsCache {
-            run.statisticsCache = try StatisticsCache(folder: statsCache, checkpoint: run.checkpointDigest())
+            run.statisticsCache = try StatisticsCache(folder: statsCache, checkpoint: run.checkpointDigest(), dtype: run.config.precision)
         }
         try run.run()
         if let d = run.history.top1MaxDelta {

