@@ -5,6 +5,8 @@ OPT-shaped model, same token windows, same thread count.
     python3 Benchmarks/bench.py [--tokens 4096] [--threads 2] [--runs 5] [--shape 125m]
     python3 Benchmarks/bench.py --only steps      # per-step timings, compaction on and off
     python3 Benchmarks/bench.py --only scaling    # Scalpel's time per token vs context and model size
+    python3 Benchmarks/bench.py --dtypes f32,bf16 # Float32, then BF16 (Scalpel --dtype bf16 against
+                                                  # PyTorch with dtype=torch.bfloat16), in one run
 
 Measures, per run: (a) evaluation (full forward, loss, top-1, top-10); (b) statistics collection
 of both probe kinds (FF and attention pre-out), LM head skipped; (c) one whole pruning step
@@ -27,6 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / ".bench"
 EXE = ROOT / ".build/release/scalpel"
+DTYPE = ["f32"]  # the --dtype of the comparison being run (main_compare sets it)
 
 
 # ---------------------------------------------------------------- inputs
@@ -79,14 +82,15 @@ def spawn_with_rss(cmd):
 # ---------------------------------------------------------------- Scalpel side
 
 def sgemm_rate(threads):
-    r = subprocess.run([str(EXE), "sgemm", "--threads", str(threads)], check=True, capture_output=True, text=True)
+    """The matmul rate of Scalpel's BLAS path in the current dtype (Float32 sgemm, or the BF16 engine)."""
+    r = subprocess.run([str(EXE), "sgemm", "--threads", str(threads), "--dtype", DTYPE[0]], check=True, capture_output=True, text=True)
     return json.loads(r.stdout)["gflops"]
 
 
 def scalpel_eval(model, data, tokens, context, threads):
     out = BENCH / "scalpel-eval.json"
     spawn_with_rss([str(EXE), "eval", "--model", str(model), "--data", f"code={data}", "--tokens", str(tokens),
-                    "--context", str(context), "--threads", str(threads), "--json", str(out)])
+                    "--context", str(context), "--threads", str(threads), "--dtype", DTYPE[0], "--json", str(out)])
     j = json.loads(out.read_text())
     t = j["timing"]["code"]
     return t["tokens"] / t["seconds"], j["datasets"]["code"]
@@ -94,7 +98,8 @@ def scalpel_eval(model, data, tokens, context, threads):
 
 def scalpel_collect(model, data, tokens, context, threads):
     _, err, _ = spawn_with_rss([str(EXE), "collect", "--model", str(model), "--data", str(data), "--tokens", str(tokens),
-                                "--context", str(context), "--threads", str(threads), "--out", str(BENCH / "stats.safetensors")])
+                                "--context", str(context), "--threads", str(threads), "--dtype", DTYPE[0],
+                                "--out", str(BENCH / "stats.safetensors")])
     # "collected N positions (T tokens run) in S s (R tokens/s)"
     line = [l for l in err.splitlines() if l.startswith("collected")][-1]
     words = line.split()
@@ -107,7 +112,7 @@ def scalpel_prune(model, data, collect, evaluate, context, threads, steps=1, ff_
     _, _, rss = spawn_with_rss([str(EXE), "prune", "--model", str(model), "--forget", str(data / "forget"),
                                 "--retain", str(data / "retain"), "--collect-tokens", str(collect), "--eval-tokens", str(evaluate),
                                 "--context", str(context), "--threads", str(threads), "--steps", str(steps),
-                                "--ff-frac", str(ff_frac), "--out", str(run), *extra])
+                                "--ff-frac", str(ff_frac), "--dtype", DTYPE[0], "--out", str(run), *extra])
     history = json.loads((run / "history.json").read_text())
     return history, rss
 
@@ -137,7 +142,7 @@ def torch_eval(model, windows, batch):
         logits = model(ids).logits
         ran += ids.numel()
         for b, (w, lo, hi) in enumerate(chunk):
-            lg, tgt = logits[b, lo:hi], ids[b, lo + 1:hi + 1]
+            lg, tgt = logits[b, lo:hi].float(), ids[b, lo + 1:hi + 1]
             loss += torch.nn.functional.cross_entropy(lg, tgt, reduction="sum").item()
             tk = lg.topk(10, dim=-1).indices
             top1 += (tk[:, 0] == tgt).sum().item()
@@ -202,7 +207,8 @@ def torch_worker(a):
     torch.set_num_threads(a.threads)
     model_dir = Path(a.model)
     tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-    model = OPTForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    # as a PyTorch user runs in BF16: the whole model loaded with dtype=torch.bfloat16
+    model = OPTForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16 if a.dtype == "bf16" else torch.float32).eval()
     data = Path(a.data)
     result = {}
     with torch.inference_mode():
@@ -248,7 +254,7 @@ def torch_worker(a):
 def torch_run(task, a, model, batches, **kw):
     cmd = [sys.executable, __file__, "--torch-worker", task, "--model", str(model), "--data", str(BENCH / "data"),
            "--threads", str(a.threads), "--context", str(a.context), "--tokens", str(a.tokens),
-           "--batches", ",".join(map(str, batches))]
+           "--batches", ",".join(map(str, batches)), "--dtype", DTYPE[0]]
     for k, v in kw.items():
         cmd += [f"--{k}", str(v)]
     out, _, rss = spawn_with_rss(cmd)
@@ -258,6 +264,14 @@ def torch_run(task, a, model, batches, **kw):
 # ---------------------------------------------------------------- the benchmarks
 
 def main_compare(a):
+    """Every dtype of --dtypes in turn, Scalpel and PyTorch side by side in each."""
+    for dtype in a.dtypes.split(","):
+        DTYPE[0] = dtype
+        print(f"\n=== {dtype} ===", flush=True)
+        compare(a, dtype)
+
+
+def compare(a, dtype):
     model = ensure_model(a.shape)
     data = ensure_data()
     cfg = json.loads((model / "config.json").read_text())
@@ -306,7 +320,7 @@ def main_compare(a):
     weights = (model / "model.safetensors").stat().st_size / 2**20
     print(f"\nmodel: OPT-{a.shape} shape, {full / 1e6:.0f} MFLOP/token with the LM head, {body / 1e6:.0f} without, "
           f"context {a.context}; {a.threads} threads; median of {a.runs} runs")
-    print(f"sgemm {med['sgemm_gflops']:.1f} GFLOP/s (median of {len(rows['sgemm_gflops'])} measurements) -> limits: "
+    print(f"{'sgemm' if dtype == 'f32' else dtype + ' matmul'} {med['sgemm_gflops']:.1f} GFLOP/s (median of {len(rows['sgemm_gflops'])} measurements) -> limits: "
           f"evaluation {limit_eval:.0f} tokens/s, collection {limit_collect:.0f} tokens/s")
     print(f"{'':<22}{'Scalpel':>12}{'PyTorch':>12}{'ratio':>8}")
     print(f"{'evaluation tokens/s':<22}{med['eval_scalpel']:>12.0f}{med['eval_torch']:>12.0f}{med['eval_scalpel'] / med['eval_torch']:>7.2f}x")
@@ -317,7 +331,7 @@ def main_compare(a):
     print(f"{'pruning step seconds':<22}{med['step_scalpel']:>12.1f}{med['step_torch']:>12.1f}{med['step_torch'] / med['step_scalpel']:>7.2f}x")
     print(f"{'peak RSS MiB (step)':<22}{med['rss_scalpel']:>12.0f}{med['rss_torch']:>12.0f}")
     print(f"Float32 weights: {weights:.0f} MiB")
-    (BENCH / "bench.json").write_text(json.dumps({"args": vars(a), "runs": rows, "median": med, "shares": shares,
+    (BENCH / ("bench.json" if dtype == "f32" else f"bench-{dtype}.json")).write_text(json.dumps({"args": vars(a), "dtype": dtype, "runs": rows, "median": med, "shares": shares,
         "median_shares": share, "limits": {
         "evaluation": limit_eval, "collection": limit_collect}, "flops_per_token": {"with_head": full, "without_head": body},
         "weights_mib": weights, "detail": detail}, indent=1))
@@ -377,6 +391,8 @@ def main():
     ap.add_argument("--shape", default="125m")
     ap.add_argument("--batches", default="1,4")
     ap.add_argument("--only", choices=["compare", "steps", "scaling"], default="compare")
+    ap.add_argument("--dtypes", default="f32", help="comma-separated: f32, bf16 (PyTorch then loads the model in BF16)")
+    ap.add_argument("--dtype", default="f32", help=argparse.SUPPRESS)  # worker mode
     # worker mode (internal)
     ap.add_argument("--torch-worker", choices=["eval", "collect", "step"])
     ap.add_argument("--model")

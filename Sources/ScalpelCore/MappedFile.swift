@@ -28,6 +28,17 @@ public final class MappedFile: @unchecked Sendable {
     }
 
     /// The bytes at [offset, offset + count).
+    /// Gives back the memory of the whole pages inside bytes [offset, offset + count): they are
+    /// read again from the file if touched later. Only for ranges nothing has written to (a private
+    /// mapping's written pages would be lost), e.g. a tensor just converted into a copy.
+    public func release(_ offset: Int, _ count: Int) {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (Int(bitPattern: base) + offset + page - 1) / page * page
+        let end = (Int(bitPattern: base) + offset + count) / page * page
+        guard size > 0, end > start, let p = UnsafeMutableRawPointer(bitPattern: start) else { return }
+        _ = madvise(p, end - start, MADV_DONTNEED)
+    }
+
     public func bytes(_ offset: Int, _ count: Int) -> UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(start: base + offset, count: count)
     }

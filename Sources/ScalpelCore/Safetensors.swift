@@ -156,6 +156,12 @@ public final class SafetensorsFile: @unchecked Sendable {
         return t
     }
 
+    /// Gives back the memory of a tensor's bytes in the mapping (after converting it into a copy).
+    public func release(_ name: String) {
+        guard let info = tensors[name] else { return }
+        file.release(dataOffset + info.start, info.end - info.start)
+    }
+
     /// A BF16 tensor stored as BF16 and 2-byte aligned, borrowed from the mapping without a copy
     /// (copy-on-write), else nil.
     public func borrowedBF16(_ name: String) -> Tensor? {

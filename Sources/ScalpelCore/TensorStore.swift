@@ -5,12 +5,17 @@ import Foundation
 public protocol TensorSource: AnyObject {
     /// All tensor names, sorted.
     var names: [String] { get }
+    /// Elements in all tensors together (what the model will hold, before any conversion).
+    var elementCount: Int { get }
     func contains(_ name: String) -> Bool
     /// A Float32 tensor, checked against `shape` when given.
     func tensor(_ name: String, shape: [Int]?) throws -> Tensor
     /// A tensor held in `dtype`, checked against `shape` when given: borrowed from the file when
     /// it is stored so, else converted (Float32 → BF16 rounds to nearest even).
     func tensor(_ name: String, shape: [Int]?, dtype: DType) throws -> Tensor
+    /// Gives back the memory behind tensor `name`'s stored bytes, once a copy of it is all that is
+    /// used (the parts of a fused matrix). A no-op where tensors are not mapped from a file.
+    func release(_ name: String)
 }
 
 extension TensorSource {
@@ -19,6 +24,8 @@ extension TensorSource {
     public func tensor(_ name: String, shape: [Int]?, dtype: DType) throws -> Tensor {
         try tensor(name, shape: shape).converted(to: dtype)
     }
+
+    public func release(_ name: String) {}
 }
 
 /// The tensors of a checkpoint folder: `model.safetensors`, or the shards listed by
@@ -79,6 +86,8 @@ public final class TensorStore: TensorSource, @unchecked Sendable {
     /// All tensor names, sorted.
     public var names: [String] { location.keys.sorted() }
 
+    public var elementCount: Int { files.reduce(0) { $0 + $1.tensors.values.reduce(0) { $0 + $1.shape.reduce(1, *) } } }
+
     public func contains(_ name: String) -> Bool { location[name] != nil }
 
     /// A Float32 tensor, checked against `shape` when given.
@@ -100,6 +109,14 @@ public final class TensorStore: TensorSource, @unchecked Sendable {
             }
             return t
         }
-        return try tensor(name, shape: expected).converted(to: dtype)
+        let stored = try tensor(name, shape: expected)
+        let converted = stored.converted(to: dtype)
+        // the Float32 bytes of a converted tensor are not needed again: give their pages back
+        if converted !== stored { release(name) }
+        return converted
+    }
+
+    public func release(_ name: String) {
+        if let i = location[name] { files[i].release(name) }
     }
 }

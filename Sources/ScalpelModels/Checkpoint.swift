@@ -30,8 +30,8 @@ public struct CheckpointRecord {
     public let unusedNames: [String]
 
     /// Every recorded tensor under its checkpoint name, in the checkpoint's layout, read from the
-    /// parameters as they are now (pruning edits them in place). Fused parameters are split back
-    /// and transposed ones transposed back, so these are new tensors; the others are the parameters.
+    /// parameters as they are now (pruning edits them in place). Parts of fused parameters are views
+    /// of their rows, transposed ones new tensors transposed back, the others the parameters.
     func stateDict() -> [(name: String, tensor: Tensor)] {
         entries.map { e in
             switch e.layout {
@@ -40,7 +40,15 @@ public struct CheckpointRecord {
             case .transposed:
                 return (e.name, e.parameter.transposed())
             case .rows(let start, let count):
-                return (e.name, e.parameter.rows(start, count))
+                // rows of a row-major tensor are contiguous: a view, no copy (an 8B model's fused
+                // matrices would otherwise be copied whole on export)
+                let width = e.parameter.shape.dropFirst().reduce(1, *)
+                return (
+                    e.name,
+                    Tensor(
+                        shape: [count] + e.parameter.shape.dropFirst(), dtype: e.parameter.dtype,
+                        borrowing: e.parameter.raw + start * width * e.parameter.dtype.size, owner: e.parameter)
+                )
             case .reshaped(let shape):
                 return (e.name, Tensor(shape: shape, dtype: e.parameter.dtype, borrowing: e.parameter.raw, owner: e.parameter))
             }
@@ -109,6 +117,8 @@ final class CheckpointReader {
                 bias: bias ? try store.tensor(part.name + ".bias", shape: [part.rows]) : nil)
         }
         let linear = Linear.stacked(pieces)
+        // the parts now live in the fused copy: the pages they were read from can go
+        for part in parts { store.release(part.name + ".weight") }
         var start = 0
         for part in parts {
             entries.append(

@@ -57,6 +57,7 @@ public enum GGUFCheckpoint {
         let configPath = path + " (metadata)"
         let tokenizerJSON = try tokenizer(m, path: path)
         let tokenizer = try tokenizerJSON.map { try Tokenizer(json: $0, path: path) }
+        try ModelRegistry.checkMemory(elements: source.elementCount, dtype: dtype, path: path)
         let model = try ModelRegistry.build(
             ArchitectureInputs(json: config, store: source, configPath: configPath, modelType: arch, tokenizer: tokenizer, dtype: dtype))
         return LoadedModel(
@@ -211,6 +212,7 @@ final class GGUFSource: TensorSource {
     }
 
     var names: [String] { (Array(map.keys) + unmapped).sorted() }
+    var elementCount: Int { file.tensors.values.reduce(0) { $0 + $1.shape.reduce(1, *) } }
     func contains(_ name: String) -> Bool { map[name] != nil }
 
     func tensor(_ name: String, shape expected: [Int]?) throws -> Tensor {

@@ -86,6 +86,23 @@ public enum ModelRegistry {
         return try build(inputs)
     }
 
+    /// Refuses, before anything is read, a model whose weights in `dtype` would not fit in this
+    /// machine's memory (90% of it), saying what it needs and whether `--dtype bf16` would fit.
+    static func checkMemory(elements: Int, dtype: DType, path: String, physical: Int = ModelRegistry.physicalMemory) throws {
+        let needed = Double(elements) * Double(dtype.size), limit = 0.9 * Double(physical)
+        guard needed > limit else { return }
+        func gb(_ bytes: Double) -> String { String(format: "%.1f GB", bytes / 1e9) }
+        let hint =
+            dtype == .f32 && needed / 2 <= limit
+            ? "; with --dtype bf16 it needs \(gb(needed / 2)) and fits" : ""
+        throw ScalpelError.invalidArgument(
+            "\(path): its weights need about \(gb(needed)) in \(dtype == .f32 ? "Float32" : "BF16"), more than this machine's "
+                + "\(gb(Double(physical))) of memory allows\(hint)")
+    }
+
+    /// This machine's physical memory in bytes.
+    static var physicalMemory: Int { Int(sysconf(Int32(_SC_PHYS_PAGES))) * Int(sysconf(Int32(_SC_PAGESIZE))) }
+
     /// The `model_type` values Scalpel can load, sorted.
     public static var supportedTypes: [String] { builders.keys.sorted() }
 
@@ -112,6 +129,7 @@ public enum ModelRegistry {
             throw ScalpelError.unsupported(path: configPath, field: "model_type", value: type, supported: supportedTypes)
         }
         let store = try TensorStore(folder: folder)
+        try checkMemory(elements: store.elementCount, dtype: dtype, path: folder)
         let tokenizerPath = (folder as NSString).appendingPathComponent("tokenizer.json")
         let tokenizer = FileManager.default.fileExists(atPath: tokenizerPath) ? try Tokenizer(path: tokenizerPath) : nil
         let model = try build(

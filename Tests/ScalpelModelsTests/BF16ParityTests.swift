@@ -69,3 +69,23 @@ struct BF16ParityTests {
         #expect((0..<held.count).allSatisfy { held.bf16[$0] == original.bf16[$0] })
     }
 }
+
+@Suite("Memory check before loading")
+struct MemoryCheckTests {
+    @Test("a model too large for Float32 is refused before loading, naming what it needs and that BF16 fits")
+    func refusesFloat32() throws {
+        let gb = 1_000_000_000
+        // 8.03B parameters on a 24 GB machine: 32.1 GB in Float32, 16.1 GB in BF16
+        let error = #expect(throws: ScalpelError.self) {
+            try ModelRegistry.checkMemory(elements: 8_030_000_000, dtype: .f32, path: "/m", physical: 24 * gb)
+        }
+        let text = "\(error.map { "\($0)" } ?? "")"
+        #expect(text.contains("/m") && text.contains("32.1 GB") && text.contains("--dtype bf16") && text.contains("16.1 GB"), "\(text)")
+        try ModelRegistry.checkMemory(elements: 8_030_000_000, dtype: .bf16, path: "/m", physical: 24 * gb)
+        // too large even in BF16: no suggestion that cannot help
+        let bf16 = #expect(throws: ScalpelError.self) {
+            try ModelRegistry.checkMemory(elements: 70_000_000_000, dtype: .f32, path: "/m", physical: 24 * gb)
+        }
+        #expect(!"\(bf16.map { "\($0)" } ?? "")".contains("--dtype bf16"))
+    }
+}
