@@ -297,17 +297,19 @@ public final class PruningRun {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    /// run.json: the command, versions, and SHA-256 of every input file.
+    /// run.json: the command, versions, the dtype and matmul engine, and SHA-256 of every input file.
     func writeRunInfo(command: [String], in folder: String) throws {
         let hashes = try RunInputs.hashes(config)
         modelFileHashes = RunInputs.modelFiles(hashes)
-        let info: [String: Any] = [
+        var info: [String: Any] = [
             "command": command,
+            "dtype": config.precision.rawValue,
             "scalpel_version": ScalpelVersion.current,
             "threads": Parallel.threads,
             "started": ISO8601DateFormatter().string(from: Date()),
             "sha256": hashes,
         ]
+        if config.precision == .bf16 { info["bf16_engine"] = BLAS.bf16Engine }
         let data = try JSONSerialization.data(withJSONObject: info, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         try writeAtomically(data, to: folder + "/run.json")
     }

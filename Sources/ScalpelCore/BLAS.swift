@@ -6,6 +6,10 @@ import Foundation
 /// Scalpel's one matmul entry point, row-major: OpenBLAS sgemm for Float32 weights, the BF16
 /// engine (`CMatmul`: oneDNN, or sgemm on converted operands where the CPU lacks BF16) for BF16 ones.
 public enum BLAS {
+    /// What multiplies BF16 matrices on this machine: "onednn" (the CPU has AVX512-BF16 or
+    /// AMX-BF16) or "fallback" (BF16 operands widened to Float32, then sgemm).
+    public static var bf16Engine: String { sc_bf16_engine() == 1 ? "onednn" : "fallback" }
+
     /// How many parts a large matmul is cut into (a constant, so results never depend on the
     /// thread count); each free worker takes the next part, so up to this many threads share one matmul.
     public static let gemmParts = 8
