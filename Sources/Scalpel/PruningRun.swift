@@ -121,8 +121,24 @@ public final class PruningRun {
         try save()
         log("exporting the pruned checkpoint to \(folder)/model ...")
         expand()
-        try CheckpointExport.write(loaded, to: folder + "/model")
+        try CheckpointExport.write(try exportedModel(), to: folder + "/model")
         log("done: \(history.stopped ?? "")")
+    }
+
+    /// What `model/` holds: the run's model; but after a BF16 run on a checkpoint stored in a wider
+    /// type, the checkpoint reloaded in Float32 with the run's pruning replayed onto it, so the
+    /// export keeps the checkpoint's precision — unless that copy beside the BF16 one would not fit
+    /// in memory, then the BF16 weights (with a note).
+    func exportedModel() throws -> LoadedModel {
+        guard config.precision == .bf16, loaded.storedDType != .bf16 else { return loaded }
+        let bytes = 6 * Double(loaded.elementCount)  // a Float32 copy beside the resident BF16 weights
+        guard bytes <= 0.9 * Double(ModelRegistry.physicalMemory) else {
+            log("note: a Float32 copy of the model does not fit beside the BF16 one: model/ is exported in BF16")
+            return loaded
+        }
+        let original = try ModelRegistry.load(config.model, dtype: .f32)
+        Pruner.replay(mask, onto: original.network)
+        return original
     }
 
     /// One step of the loop; returns a reason to stop, if any.

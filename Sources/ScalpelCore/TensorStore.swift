@@ -7,6 +7,8 @@ public protocol TensorSource: AnyObject {
     var names: [String] { get }
     /// Elements in all tensors together (what the model will hold, before any conversion).
     var elementCount: Int { get }
+    /// BF16 when every floating-point tensor is stored as BF16, else Float32 (F32, F16, quantized).
+    var storedDType: DType { get }
     func contains(_ name: String) -> Bool
     /// A Float32 tensor, checked against `shape` when given.
     func tensor(_ name: String, shape: [Int]?) throws -> Tensor
@@ -26,6 +28,8 @@ extension TensorSource {
     }
 
     public func release(_ name: String) {}
+
+    public var storedDType: DType { .f32 }
 }
 
 /// The tensors of a checkpoint folder: `model.safetensors`, or the shards listed by
@@ -87,6 +91,12 @@ public final class TensorStore: TensorSource, @unchecked Sendable {
     public var names: [String] { location.keys.sorted() }
 
     public var elementCount: Int { files.reduce(0) { $0 + $1.tensors.values.reduce(0) { $0 + $1.shape.reduce(1, *) } } }
+
+    public var storedDType: DType {
+        let floating: Set<StoredType> = [.f32, .f16, .bf16, .f64]
+        let types = files.flatMap { $0.tensors.values.map(\.dtype) }.filter { floating.contains($0) }
+        return !types.isEmpty && types.allSatisfy { $0 == .bf16 } ? .bf16 : .f32
+    }
 
     public func contains(_ name: String) -> Bool { location[name] != nil }
 

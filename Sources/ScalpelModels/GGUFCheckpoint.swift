@@ -60,8 +60,10 @@ public enum GGUFCheckpoint {
         try ModelRegistry.checkMemory(elements: source.elementCount, dtype: dtype, path: path)
         let model = try ModelRegistry.build(
             ArchitectureInputs(json: config, store: source, configPath: configPath, modelType: arch, tokenizer: tokenizer, dtype: dtype))
-        return LoadedModel(
+        var loaded = LoadedModel(
             network: model, tokenizer: tokenizer, preprocessor: nil, folder: path, modelType: arch, tokenizerJSON: tokenizerJSON)
+        loaded.elementCount = source.elementCount
+        return loaded
     }
 
     /// The tokenizer of a GGUF file (which may hold only a vocabulary), or nil when it has none.

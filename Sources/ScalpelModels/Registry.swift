@@ -12,6 +12,10 @@ public struct LoadedModel {
     public let modelType: String
     /// tokenizer.json contents to export when the source has no tokenizer.json file (GGUF).
     public var tokenizerJSON: [String: Any]? = nil
+    /// How the checkpoint stores its weights: BF16 when all of them are BF16, else Float32.
+    public var storedDType: DType = .f32
+    /// Elements of all the checkpoint's tensors.
+    public var elementCount = 0
 
     /// What a user should know about the checkpoint: tensors the architecture does not read, which
     /// are not part of the model as Scalpel runs it and are left out of exports.
@@ -101,7 +105,7 @@ public enum ModelRegistry {
     }
 
     /// This machine's physical memory in bytes.
-    static var physicalMemory: Int { Int(sysconf(Int32(_SC_PHYS_PAGES))) * Int(sysconf(Int32(_SC_PAGESIZE))) }
+    public static var physicalMemory: Int { Int(sysconf(Int32(_SC_PHYS_PAGES))) * Int(sysconf(Int32(_SC_PAGESIZE))) }
 
     /// The `model_type` values Scalpel can load, sorted.
     public static var supportedTypes: [String] { builders.keys.sorted() }
@@ -139,7 +143,10 @@ public enum ModelRegistry {
         if model is ImageClassifier && preprocessor == nil {
             throw ScalpelError.invalidFile(path: folder, reason: "an image classifier needs preprocessor_config.json")
         }
-        return LoadedModel(
+        var loaded = LoadedModel(
             network: model, tokenizer: tokenizer, preprocessor: preprocessor, folder: folder, modelType: type, tokenizerJSON: nil)
+        loaded.storedDType = store.storedDType
+        loaded.elementCount = store.elementCount
+        return loaded
     }
 }

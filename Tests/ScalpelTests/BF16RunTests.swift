@@ -44,7 +44,9 @@ struct BF16RunTests {
         #expect(try String(decoding: bytes(tmp + "/t1/run.json"), as: UTF8.self).contains("\"dtype\" : \"bf16\""))
     }
 
-    @Test("BF16 differs from Float32, compaction does not change the selection, and the export loads in transformers")
+    @Test(
+        "BF16 differs from Float32, compaction does not change the selection; the export keeps the checkpoint's dtype and loads in transformers"
+    )
     func exportAndCompaction() throws {
         let tmp = TestSupport.temporaryFolder()
         #expect(try prune(tmp + "/bf16", ["--steps", "3"]).status == 0)
@@ -59,11 +61,27 @@ struct BF16RunTests {
             ])
         #expect(f32.status == 0)
         #expect(try metrics(tmp + "/f32")[0] != (try metrics(tmp + "/bf16")[0]), "BF16 step-0 metrics equal Float32's: BF16 did not run")
-        // the export holds BF16 matrices and Float32 vectors, and says bfloat16
+        // a Float32 checkpoint run in BF16 is exported in Float32: its own values, pruned columns zeroed
         let export = try SafetensorsFile(path: tmp + "/bf16/model/model.safetensors")
-        #expect(export.tensors["model.decoder.layers.0.fc2.weight"]?.dtype == .bf16)
-        #expect(export.tensors["model.decoder.layers.0.fc2.bias"]?.dtype == .f32)
-        #expect(try String(decoding: bytes(tmp + "/bf16/model/config.json"), as: UTF8.self).contains("\"dtype\" : \"bfloat16\""))
+        #expect(export.tensors["model.decoder.layers.0.fc2.weight"]?.dtype == .f32)
+        #expect(try String(decoding: bytes(tmp + "/bf16/model/config.json"), as: UTF8.self).contains("\"dtype\" : \"float32\""))
+        let masks = try SafetensorsFile(path: tmp + "/bf16/masks.safetensors")
+        let ff = try masks.intValues("ff")  // [layers, d_ff], layer 0 first
+        let exported = try export.floatTensor("model.decoder.layers.0.fc2.weight")
+        let width = exported.shape[1]
+        let original = try TensorStore(folder: TestSupport.fixture("models/opt-prenorm")).tensor("model.decoder.layers.0.fc2.weight")
+        let rows = exported.shape[0]
+        #expect(exported.shape == [rows, width] && ff.count >= width)
+        let pruned = (0..<width).filter { ff[$0] != 0 }, kept = (0..<width).filter { ff[$0] == 0 }
+        #expect(!pruned.isEmpty && !kept.isEmpty)
+        #expect(pruned.allSatisfy { j in (0..<rows).allSatisfy { exported[$0 * width + j] == 0 } })
+        #expect(kept.allSatisfy { j in (0..<rows).allSatisfy { exported[$0 * width + j] == original[$0 * width + j] } })
+        // a BF16 checkpoint run in BF16 is exported in BF16
+        let stored16 = tmp + "/stored16"
+        #expect(try prune(stored16, model: TestSupport.fixture("models/opt-postnorm-proj"), ["--steps", "1"]).status == 0)
+        let export16 = try SafetensorsFile(path: stored16 + "/model/model.safetensors")
+        #expect(export16.tensors["model.decoder.layers.0.fc2.weight"]?.dtype == .bf16)
+        #expect(try String(decoding: bytes(stored16 + "/model/config.json"), as: UTF8.self).contains("\"dtype\" : \"bfloat16\""))
         // transformers (in Float32) and Scalpel (in Float32) agree on the exported weights
         let ids = [2, 11, 300, 45, 871, 9, 9, 500, 1000, 3]
         let ours = try ModelRegistry.load(tmp + "/bf16/model").model.logits([ids])
