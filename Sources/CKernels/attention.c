@@ -1,11 +1,13 @@
 /* Scaled dot-product attention of one (sequence, head), fused: scores, softmax and the product
- * with V are computed six query rows at a time, so the scores never leave the L1 cache and a
+ * with V are computed six query rows at a time (twelve where the CPU has AVX-512), so the scores never leave the L1 cache and a
  * causal head computes (almost) only the unmasked triangle. */
 #include "CKernels.h"
 #include "simd.h"
 
 #define ROWS 6   /* query rows per tile: 6 × 2 accumulators + 3 operands fill the 16 ymm registers */
-#define LANES 16 /* columns per tile (two ymm) */
+#define LANES 16 /* columns per tile (two ymm, or one zmm) */
+#define ROWS512 12 /* query rows per tile with AVX-512: 12 accumulators + 2 operands of the 32 zmm registers */
+#define MAX_ROWS ROWS512
 
 /* c: [mr, width] (row stride ldc) = rowScale[r] · Σ_p a[r·lda + p] · b[p·16 + 0..<16]
  * a: [mr, kk] rows of stride lda; b: [kk, 16] packed contiguously; width ≤ 16 columns are stored.
@@ -51,6 +53,51 @@ static void tile_rows(size_t mr, size_t kk, const float *a, size_t lda, const fl
     case 2: tile(2, kk, a, lda, b, c, ldc, rowScale, width); break;
     default: tile(1, kk, a, lda, b, c, ldc, rowScale, width); break;
     }
+}
+
+/* tile() on AVX-512: one zmm per row, mr ≤ ROWS512. Each output lane accumulates the same products
+ * in the same order with the same fused multiply-adds as tile(), so both give the same bits. */
+static inline __attribute__((always_inline, target("avx512f"))) void tile512(const int mr, size_t kk, const float *a,
+                                                                            size_t lda, const float *b, float *c,
+                                                                            size_t ldc, const float *rowScale,
+                                                                            size_t width) {
+    __m512 acc[ROWS512];
+    for (int r = 0; r < mr; r++) acc[r] = _mm512_setzero_ps();
+#pragma clang loop unroll_count(4)
+    for (size_t p = 0; p < kk; p++) {
+        __m512 bv = _mm512_loadu_ps(b + LANES * p);
+        for (int r = 0; r < mr; r++) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(a[r * lda + p]), bv, acc[r]);
+    }
+    __mmask16 keep = width >= LANES ? (__mmask16)0xFFFF : (__mmask16)((1u << width) - 1u);
+    for (int r = 0; r < mr; r++)
+        _mm512_mask_storeu_ps(c + r * ldc, keep, _mm512_mul_ps(acc[r], _mm512_set1_ps(rowScale[r])));
+}
+
+/* tile512() for a run-time mr in 1...ROWS512 */
+static __attribute__((target("avx512f"))) void tile_rows512(size_t mr, size_t kk, const float *a, size_t lda,
+                                                            const float *b, float *c, size_t ldc,
+                                                            const float *rowScale, size_t width) {
+    switch (mr) {
+    case 12: tile512(12, kk, a, lda, b, c, ldc, rowScale, width); break;
+    case 11: tile512(11, kk, a, lda, b, c, ldc, rowScale, width); break;
+    case 10: tile512(10, kk, a, lda, b, c, ldc, rowScale, width); break;
+    case 9: tile512(9, kk, a, lda, b, c, ldc, rowScale, width); break;
+    case 8: tile512(8, kk, a, lda, b, c, ldc, rowScale, width); break;
+    case 7: tile512(7, kk, a, lda, b, c, ldc, rowScale, width); break;
+    case 6: tile512(6, kk, a, lda, b, c, ldc, rowScale, width); break;
+    case 5: tile512(5, kk, a, lda, b, c, ldc, rowScale, width); break;
+    case 4: tile512(4, kk, a, lda, b, c, ldc, rowScale, width); break;
+    case 3: tile512(3, kk, a, lda, b, c, ldc, rowScale, width); break;
+    case 2: tile512(2, kk, a, lda, b, c, ldc, rowScale, width); break;
+    default: tile512(1, kk, a, lda, b, c, ldc, rowScale, width); break;
+    }
+}
+
+/* Whether this CPU runs tile512 (checked once; never at build time). */
+static int use_avx512(void) {
+    static int known = -1;
+    if (known < 0) known = __builtin_cpu_supports("avx512f") ? 1 : 0;
+    return known;
 }
 
 /* Brings the first `count` floats of rows [r0, r1) (stride ld) towards the L1 cache: the rows of
@@ -118,7 +165,7 @@ static void pack_values(const float *v, size_t ld, size_t T, size_t dh, float *v
 
 size_t sc_attention_scratch(size_t T, size_t dh) {
     size_t keyTiles = (T + LANES - 1) / LANES, valueTiles = (dh + LANES - 1) / LANES;
-    return keyTiles * dh * LANES + valueTiles * T * LANES + ROWS * keyTiles * LANES;
+    return keyTiles * dh * LANES + valueTiles * T * LANES + MAX_ROWS * keyTiles * LANES;
 }
 
 void sc_attention_head(const float *q, const float *k, const float *v, size_t ld, size_t T, size_t dh,
@@ -128,21 +175,26 @@ void sc_attention_head(const float *q, const float *k, const float *v, size_t ld
     /* kp: kᵀ in 16-key panels; vp: v in 16-column panels (see pack_keys, pack_values) */
     float *kp = scratch;
     float *vp = kp + keyTiles * dh * LANES;
-    /* s: [ROWS, ldS], one tile of query rows' scores, then their exp(score − max) */
+    /* s: [rows, ldS], one tile of query rows' scores, then their exp(score − max) */
     float *s = vp + valueTiles * T * LANES;
     pack_keys(k, ld, T, dh, kp);
     pack_values(v, ld, T, dh, vp);
-    const float scales[ROWS] = {scale, scale, scale, scale, scale, scale};
-    for (size_t i = 0; i < T; i += ROWS) {
-        size_t mr = T - i < ROWS ? T - i : ROWS;
+    const int wide = use_avx512();
+    const size_t rows = wide ? ROWS512 : ROWS;
+    void (*tiles)(size_t, size_t, const float *, size_t, const float *, float *, size_t, const float *, size_t) =
+        wide ? tile_rows512 : tile_rows;
+    float scales[MAX_ROWS];
+    for (size_t r = 0; r < MAX_ROWS; r++) scales[r] = scale;
+    for (size_t i = 0; i < T; i += rows) {
+        size_t mr = T - i < rows ? T - i : rows;
         /* the keys any row of this tile sees: through its last row when causal, else all */
         size_t keys = causal ? i + mr : T;
-        prefetch_rows(q, ld, i + ROWS, i + 2 * ROWS < T ? i + 2 * ROWS : T, dh);
+        prefetch_rows(q, ld, i + rows, i + 2 * rows < T ? i + 2 * rows : T, dh);
         /* s: [mr, keys (rounded up to 16)] = scale · q[i..<i+mr]: [mr, dh] · kᵀ: [dh, keys] */
         for (size_t t = 0; t < (keys + LANES - 1) / LANES; t++)
-            tile_rows(mr, dh, q + i * ld, ld, kp + t * dh * LANES, s + t * LANES, ldS, scales, LANES);
+            tiles(mr, dh, q + i * ld, ld, kp + t * dh * LANES, s + t * LANES, ldS, scales, LANES);
         /* row r sees keys 0..<n: s ← exp(s − max) there, 0 after (up to keys); inv = 1 / Σ */
-        float inv[ROWS];
+        float inv[MAX_ROWS];
         for (size_t r = 0; r < mr; r++) {
             float *row = s + r * ldS;
             size_t n = causal ? i + r + 1 : T;
@@ -152,7 +204,7 @@ void sc_attention_head(const float *q, const float *k, const float *v, size_t ld
         /* out[i..<i+mr]: [mr, dh] = inv · s: [mr, keys] · v[0..<keys]: [keys, dh] */
         for (size_t c = 0; c < valueTiles; c++) {
             size_t width = dh - c * LANES < LANES ? dh - c * LANES : LANES;
-            tile_rows(mr, keys, s, ldS, vp + c * T * LANES, out + i * ldo + c * LANES, ldo, inv, width);
+            tiles(mr, keys, s, ldS, vp + c * T * LANES, out + i * ldo + c * LANES, ldo, inv, width);
         }
     }
 }
