@@ -170,15 +170,22 @@ size_t sc_attention_scratch(size_t T, size_t dh) {
 
 void sc_attention_head(const float *q, const float *k, const float *v, size_t ld, size_t T, size_t dh,
                        float scale, int causal, float *out, size_t ldo, float *scratch) {
-    size_t keyTiles = (T + LANES - 1) / LANES, valueTiles = (dh + LANES - 1) / LANES;
+    sc_attention_head_past(q, ld, T, k, v, ld, T, dh, scale, causal, out, ldo, scratch);
+}
+
+void sc_attention_head_past(const float *q, size_t ldq, size_t T, const float *k, const float *v, size_t ldkv,
+                            size_t P, size_t dh, float scale, int causal, float *out, size_t ldo, float *scratch) {
+    /* the first query row is position past = P − T: with `causal` query row i sees keys 0...past + i */
+    const size_t past = P - T;
+    size_t keyTiles = (P + LANES - 1) / LANES, valueTiles = (dh + LANES - 1) / LANES;
     size_t ldS = keyTiles * LANES;
     /* kp: kᵀ in 16-key panels; vp: v in 16-column panels (see pack_keys, pack_values) */
     float *kp = scratch;
     float *vp = kp + keyTiles * dh * LANES;
     /* s: [rows, ldS], one tile of query rows' scores, then their exp(score − max) */
-    float *s = vp + valueTiles * T * LANES;
-    pack_keys(k, ld, T, dh, kp);
-    pack_values(v, ld, T, dh, vp);
+    float *s = vp + valueTiles * P * LANES;
+    pack_keys(k, ldkv, P, dh, kp);
+    pack_values(v, ldkv, P, dh, vp);
     const int wide = use_avx512();
     const size_t rows = wide ? ROWS512 : ROWS;
     void (*tiles)(size_t, size_t, const float *, size_t, const float *, float *, size_t, const float *, size_t) =
@@ -188,23 +195,23 @@ void sc_attention_head(const float *q, const float *k, const float *v, size_t ld
     for (size_t i = 0; i < T; i += rows) {
         size_t mr = T - i < rows ? T - i : rows;
         /* the keys any row of this tile sees: through its last row when causal, else all */
-        size_t keys = causal ? i + mr : T;
-        prefetch_rows(q, ld, i + rows, i + 2 * rows < T ? i + 2 * rows : T, dh);
+        size_t keys = causal ? past + i + mr : P;
+        prefetch_rows(q, ldq, i + rows, i + 2 * rows < T ? i + 2 * rows : T, dh);
         /* s: [mr, keys (rounded up to 16)] = scale · q[i..<i+mr]: [mr, dh] · kᵀ: [dh, keys] */
         for (size_t t = 0; t < (keys + LANES - 1) / LANES; t++)
-            tiles(mr, dh, q + i * ld, ld, kp + t * dh * LANES, s + t * LANES, ldS, scales, LANES);
+            tiles(mr, dh, q + i * ldq, ldq, kp + t * dh * LANES, s + t * LANES, ldS, scales, LANES);
         /* row r sees keys 0..<n: s ← exp(s − max) there, 0 after (up to keys); inv = 1 / Σ */
         float inv[MAX_ROWS];
         for (size_t r = 0; r < mr; r++) {
             float *row = s + r * ldS;
-            size_t n = causal ? i + r + 1 : T;
+            size_t n = causal ? past + i + r + 1 : P;
             inv[r] = (float)(1.0 / exp_sum(row, row, n, max_f(row, n)));
             for (size_t j = n; j < keys; j++) row[j] = 0.0f;
         }
         /* out[i..<i+mr]: [mr, dh] = inv · s: [mr, keys] · v[0..<keys]: [keys, dh] */
         for (size_t c = 0; c < valueTiles; c++) {
             size_t width = dh - c * LANES < LANES ? dh - c * LANES : LANES;
-            tiles(mr, keys, s, ldS, vp + c * T * LANES, out + i * ldo + c * LANES, ldo, inv, width);
+            tiles(mr, keys, s, ldS, vp + c * P * LANES, out + i * ldo + c * LANES, ldo, inv, width);
         }
     }
 }

@@ -116,7 +116,8 @@ public final class BERT: LanguageModel, RecordedCheckpoint {
     /// Whether the checkpoint carries the masked-LM head (an encoder alone, like a sentence-embedding model, does not).
     public var hasHead: Bool { head != nil }
 
-    public func hiddenStates(_ sequences: [[Int]], probe: ActivationProbe?) -> Tensor {
+    public func hiddenStates(_ sequences: [[Int]], probe: ActivationProbe?, cache: KVCache?) -> Tensor {
+        precondition(cache == nil, "an encoder has no key/value cache")
         let d = dModel
         let x = Embedding.gather(wordEmbeddings, sequences)
         var r = 0

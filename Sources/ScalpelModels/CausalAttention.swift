@@ -61,4 +61,28 @@ public enum CausalAttention {
             sc_attention_head(q, k, v, ld, T, dh, scale, causal ? 1 : 0, out, outStride, buffer)
         }
     }
+    /// Attention of one sequence's T new rows against every cached position (incremental decoding).
+    /// qkv: [T, rowStride] (the new rows; their k and v are already in the cache);
+    /// keys, values: [P, kvHeads · headWidth], P = past + T → out: [T, heads · headWidth].
+    /// Query row i is position past + i and sees keys 0...past + i.
+    static func forwardCached(
+        qkv: UnsafePointer<Float>, layout: Layout, rows T: Int, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
+        positions P: Int, scale: Float, out: UnsafeMutablePointer<Float>, scratch: [Scratch], skip: [Bool]? = nil
+    ) {
+        let heads = layout.heads, dh = layout.headWidth
+        let group = heads / layout.kvHeads, kvWidth = layout.kvHeads * dh
+        let outStride = heads * dh
+        let o = SendablePointer(out)
+        Parallel.forEach(heads) { h, worker in
+            let out = o.pointer + h * dh
+            if let skip, skip[h] {
+                for r in 0..<T { (out + r * outStride).update(repeating: 0, count: dh) }
+                return
+            }
+            let q = qkv + layout.qOffset + h * layout.headStride
+            let kv = (h / group) * dh
+            let buffer = scratch[worker].reserve(sc_attention_scratch(P, dh))
+            sc_attention_head_past(q, layout.rowStride, T, keys + kv, values + kv, kvWidth, P, dh, scale, 1, out, outStride, buffer)
+        }
+    }
 }

@@ -71,14 +71,15 @@ public final class GPT2: MatrixHead, RecordedCheckpoint {
             placement: .pre, activation: activation, scales: scales)
     }
 
-    public func hiddenStates(_ sequences: [[Int]], probe: ActivationProbe?) -> Tensor {
+    public func hiddenStates(_ sequences: [[Int]], probe: ActivationProbe?, cache: KVCache?) -> Tensor {
+        let past = cache?.length ?? 0
         let d = config.nEmbd
         let x = Embedding.gather(wte, sequences)
         var r = 0
         for seq in sequences {
-            for t in 0..<seq.count { sc_add(x.pointer + r * d, wpe.pointer + t * d, d); r += 1 }
+            for t in 0..<seq.count { sc_add(x.pointer + r * d, wpe.pointer + (past + t) * d, d); r += 1 }
         }
-        stack.forward(x, lengths: sequences.map(\.count), probe: probe)
+        stack.forward(x, lengths: sequences.map(\.count), probe: probe, cache: cache)
         finalNorm.apply(x.pointer, x.pointer, rows: x.shape[0], dim: d)
         return x
     }

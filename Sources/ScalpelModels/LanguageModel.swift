@@ -96,8 +96,10 @@ public protocol LanguageModel: PrunableModel {
     var headInputWidth: Int { get }
 
     /// Final hidden states, [Σ T, headInputWidth], for the packed `sequences`.
-    /// The probe, if any, sees every layer's FF and attention neurons.
-    func hiddenStates(_ sequences: [[Int]], probe: ActivationProbe?) -> Tensor
+    /// The probe, if any, sees every layer's FF and attention neurons. With a `cache` (causal
+    /// models, one sequence), the sequence continues the one cached: its positions start at
+    /// `cache.length`, it attends to the cached keys and values, and its own are appended.
+    func hiddenStates(_ sequences: [[Int]], probe: ActivationProbe?, cache: KVCache?) -> Tensor
 
     /// logits: [rows, vocabularySize] = hidden: [rows, headInputWidth] · LM head.
     func logits(hidden: UnsafePointer<Float>, rows: Int, into logits: UnsafeMutablePointer<Float>)
@@ -115,6 +117,11 @@ public struct OutputProjection {
 extension LanguageModel {
     public var task: PredictionTask { .causal }
     public var hasHead: Bool { true }
+
+    /// Final hidden states of packed `sequences`, from position 0 (no cache).
+    public func hiddenStates(_ sequences: [[Int]], probe: ActivationProbe?) -> Tensor {
+        hiddenStates(sequences, probe: probe, cache: nil)
+    }
 
     /// Full logits [Σ T, vocabularySize] of packed sequences (for small inputs and tests).
     public func logits(_ sequences: [[Int]]) -> Tensor {

@@ -83,11 +83,12 @@ public final class OPT: MatrixHead, RecordedCheckpoint {
             placement: config.doLayerNormBefore ? .pre : .post, activation: activation)
     }
 
-    public func hiddenStates(_ sequences: [[Int]], probe: ActivationProbe?) -> Tensor {
+    public func hiddenStates(_ sequences: [[Int]], probe: ActivationProbe?, cache: KVCache?) -> Tensor {
+        let past = cache?.length ?? 0
         let d = config.hiddenSize, e = config.embedDim
         let n = sequences.reduce(0) { $0 + $1.count }
         let x = Tensor(zeros: [n, d])
-        // tokens (through project_in when present) + learned positions t + 2
+        // tokens (through project_in when present) + learned positions past + t + 2
         let tokens = projectIn == nil ? x : Tensor(zeros: [n, e])
         var r = 0
         for seq in sequences {
@@ -96,9 +97,9 @@ public final class OPT: MatrixHead, RecordedCheckpoint {
         projectIn?(tokens.pointer, rows: n, into: x.pointer)
         r = 0
         for seq in sequences {
-            for t in 0..<seq.count { sc_add(x.pointer + r * d, embedPositions.pointer + (t + 2) * d, d); r += 1 }
+            for t in 0..<seq.count { sc_add(x.pointer + r * d, embedPositions.pointer + (past + t + 2) * d, d); r += 1 }
         }
-        stack.forward(x, lengths: sequences.map(\.count), probe: probe)
+        stack.forward(x, lengths: sequences.map(\.count), probe: probe, cache: cache)
         finalNorm?.apply(x.pointer, x.pointer, rows: n, dim: d)
         guard let projectOut else { return x }
         let out = Tensor(zeros: [n, e])

@@ -80,7 +80,11 @@ public final class TransformerStack {
 
     /// x: [Σ T, dModel] in place, for packed sequences of `lengths`; the probe sees each layer's
     /// FF neurons ([Σ T, dFF]) and attention pre-out neurons ([Σ T, heads · headWidth]).
-    public func forward(_ x: Tensor, lengths: [Int], probe: ActivationProbe?) {
+    /// With a `cache` (one causal sequence only), the rows are positions `cache.length ..< + T`:
+    /// their keys and values are appended to the cache and attend to every cached position.
+    public func forward(_ x: Tensor, lengths: [Int], probe: ActivationProbe?, cache: KVCache? = nil) {
+        precondition(cache == nil || (lengths.count == 1 && causal), "a KVCache holds one causal sequence")
+        let past = cache?.length ?? 0
         let n = x.shape[0], d = dModel, f = ffWidth
         let a = attention
         let attnWidth = a.heads * a.headWidth
@@ -95,8 +99,8 @@ public final class TransformerStack {
         var tables: (cos: [Float], sin: [Float]) = ([], [])
         if let rotary {
             positions.reserveCapacity(n)
-            for t in lengths { positions += (0..<t).map { Int32($0) } }
-            tables = rotaryTables(positions: lengths.max() ?? 0, rotary)
+            for t in lengths { positions += (0..<t).map { Int32(past + $0) } }
+            tables = rotaryTables(positions: past + (lengths.max() ?? 0), rotary)
         }
         let pre = placement == .pre
         for (i, layer) in layers.enumerated() {
@@ -134,7 +138,12 @@ public final class TransformerStack {
                 }
             }
             Profile.measure("attention") {
-                if la.heads > 0 {
+                if la.heads > 0, let cache {
+                    let (keys, values) = cache.append(layer: i, qkv: qkv.pointer, layout: la, rows: n)
+                    CausalAttention.forwardCached(
+                        qkv: qkv.pointer, layout: la, rows: n, keys: keys, values: values, positions: past + n, scale: scales[i],
+                        out: attn.pointer, scratch: scratch, skip: hc == nil ? prunedHeads?[i] : nil)
+                } else if la.heads > 0 {
                     CausalAttention.forward(
                         qkv: qkv.pointer, layout: la, lengths: lengths, scale: scales[i],
                         out: attn.pointer, scratch: scratch, causal: causal, skip: hc == nil ? prunedHeads?[i] : nil)
@@ -169,6 +178,7 @@ public final class TransformerStack {
             Profile.measure("residual") { sc_add(x.pointer, o.pointer, n * d) }
             if !pre { Profile.measure("norm") { layer.mlpNorm.apply(x.pointer, x.pointer, rows: n, dim: d) } }
         }
+        cache?.advance(n)
     }
 
     // input: [n, d] → output: [n, d] through up, activation (gated or not), probe, down
@@ -246,9 +256,9 @@ protocol RotaryDecoder: MatrixHead, StackBacked {
 }
 
 extension RotaryDecoder {
-    public func hiddenStates(_ sequences: [[Int]], probe: ActivationProbe?) -> Tensor {
+    public func hiddenStates(_ sequences: [[Int]], probe: ActivationProbe?, cache: KVCache?) -> Tensor {
         let x = Embedding.gather(embedding, sequences)
-        stack.forward(x, lengths: sequences.map(\.count), probe: probe)
+        stack.forward(x, lengths: sequences.map(\.count), probe: probe, cache: cache)
         finalNorm.apply(x.pointer, x.pointer, rows: x.shape[0], dim: dModel)
         return x
     }

@@ -165,9 +165,11 @@ public final class Tokenizer: @unchecked Sendable {
         return nil
     }
 
-    /// The text of `ids`, through the tokenizer's decoder.
-    public func decode(_ ids: [Int]) -> String {
-        let tokens = ids.compactMap { idToToken[$0] }
+    /// The text of `ids`, through the tokenizer's decoder; with `skipSpecialTokens`, added tokens
+    /// marked special (BOS, EOS, padding) are left out, as `decode(ids, skip_special_tokens=True)`.
+    public func decode(_ ids: [Int], skipSpecialTokens: Bool = false) -> String {
+        let special = skipSpecialTokens ? Set(added.filter(\.special).map(\.id)) : []
+        let tokens = ids.filter { !special.contains($0) }.compactMap { idToToken[$0] }
         return (decoder?.apply(tokens) ?? tokens).joined()
     }
 

@@ -43,6 +43,12 @@ void sc_silu(float *x, size_t n);
 size_t sc_attention_scratch(size_t T, size_t dh);
 void sc_attention_head(const float *q, const float *k, const float *v, size_t ld, size_t T, size_t dh,
                        float scale, int causal, float *out, size_t ldo, float *scratch);
+/* Attention of T query rows against P ≥ T keys, the queries being the last T positions (decoding
+ * with a key/value cache). q: [T, dh] rows of stride ldq; k, v: [P, dh] rows of stride ldkv;
+ * out: [T, dh] rows of stride ldo. With `causal` query row i sees keys 0...(P − T) + i.
+ * scratch: sc_attention_scratch(P, dh) floats. sc_attention_head is the case P = T. */
+void sc_attention_head_past(const float *q, size_t ldq, size_t T, const float *k, const float *v, size_t ldkv,
+                            size_t P, size_t dh, float scale, int causal, float *out, size_t ldo, float *scratch);
 
 /* logits: [V] for one position, target: its next token.
  * Returns the cross-entropy -log softmax(logits)[target] (computed in double) and writes
