@@ -173,10 +173,42 @@ void sc_attention_head(const float *q, const float *k, const float *v, size_t ld
     sc_attention_head_past(q, ld, T, k, v, ld, T, dh, scale, causal, out, ldo, scratch);
 }
 
+/* One query row against keys and values read in place (no packing: a decoding step reads each
+ * cached key and value once). q: [dh]; k, v: [n, dh] rows of stride ldkv; out: [dh];
+ * s: n floats of scratch. out = softmax(scale · q kᵀ) · v. */
+static void attention_row(const float *q, const float *k, const float *v, size_t ldkv, size_t n, size_t dh,
+                          float scale, float *out, float *s) {
+    for (size_t j = 0; j < n; j++) {
+        const float *kj = k + j * ldkv;
+        __m256 acc = _mm256_setzero_ps();
+        size_t d = 0;
+        for (; d + 8 <= dh; d += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(kj + d), acc);
+        float dot = hsum8(acc);
+        for (; d < dh; d++) dot += q[d] * kj[d];
+        s[j] = scale * dot;
+    }
+    float inv = (float)(1.0 / exp_sum(s, s, n, max_f(s, n)));
+    size_t d = 0;
+    for (; d + 8 <= dh; d += 8) {
+        __m256 acc = _mm256_setzero_ps();
+        for (size_t j = 0; j < n; j++) acc = _mm256_fmadd_ps(_mm256_set1_ps(s[j]), _mm256_loadu_ps(v + j * ldkv + d), acc);
+        _mm256_storeu_ps(out + d, _mm256_mul_ps(acc, _mm256_set1_ps(inv)));
+    }
+    for (; d < dh; d++) {
+        float acc = 0;
+        for (size_t j = 0; j < n; j++) acc += s[j] * v[j * ldkv + d];
+        out[d] = acc * inv;
+    }
+}
+
 void sc_attention_head_past(const float *q, size_t ldq, size_t T, const float *k, const float *v, size_t ldkv,
                             size_t P, size_t dh, float scale, int causal, float *out, size_t ldo, float *scratch) {
     /* the first query row is position past = P − T: with `causal` query row i sees keys 0...past + i */
     const size_t past = P - T;
+    if (T == 1) { /* a decoding step: packing every key for one row would cost more than the row itself */
+        attention_row(q, k, v, ldkv, P, dh, scale, out, scratch);
+        return;
+    }
     size_t keyTiles = (P + LANES - 1) / LANES, valueTiles = (dh + LANES - 1) / LANES;
     size_t ldS = keyTiles * LANES;
     /* kp: kᵀ in 16-key panels; vp: v in 16-column panels (see pack_keys, pack_values) */

@@ -7,6 +7,9 @@ import ScalpelTokenizers
 public struct GenerationSettings: Sendable, Equatable {
     /// Tokens to generate at most (fewer when a stop token comes or the position limit is reached).
     public var maxNewTokens = 64
+    /// Stop tokens are not chosen before this many new tokens (their logits are set to −∞, as
+    /// transformers' `min_new_tokens`).
+    public var minNewTokens = 0
     /// 0: greedy (the most likely token, the lowest id among equals, as `torch.argmax`); above 0:
     /// sample from softmax(logits / temperature).
     public var temperature: Double = 0
@@ -20,15 +23,18 @@ public struct GenerationSettings: Sendable, Equatable {
     public var stopTokens: Set<Int> = []
 
     public init(
-        maxNewTokens: Int = 64, temperature: Double = 0, topP: Double = 1, topK: Int = 0, seed: UInt64 = 0, stopTokens: Set<Int> = []
+        maxNewTokens: Int = 64, minNewTokens: Int = 0, temperature: Double = 0, topP: Double = 1, topK: Int = 0, seed: UInt64 = 0,
+        stopTokens: Set<Int> = []
     ) {
-        self.maxNewTokens = maxNewTokens; self.temperature = temperature; self.topP = topP; self.topK = topK
+        self.maxNewTokens = maxNewTokens; self.minNewTokens = minNewTokens; self.temperature = temperature; self.topP = topP;
+        self.topK = topK
         self.seed = seed; self.stopTokens = stopTokens
     }
 
     /// Throws on settings outside their ranges, naming the option.
     public func validate() throws {
         guard maxNewTokens >= 0 else { throw ScalpelError.invalidArgument("--max-new-tokens must be ≥ 0 (got \(maxNewTokens))") }
+        guard minNewTokens >= 0 else { throw ScalpelError.invalidArgument("--min-new-tokens must be ≥ 0 (got \(minNewTokens))") }
         guard temperature >= 0, temperature.isFinite else {
             throw ScalpelError.invalidArgument("--temperature must be a finite number ≥ 0 (got \(temperature))")
         }
@@ -86,6 +92,9 @@ public enum Generator {
             // logits: [V] of the last position only
             logits.withUnsafeMutableBufferPointer { out in
                 model.logits(hidden: hidden.pointer + (input.count - 1) * width, rows: 1, into: out.baseAddress!)
+            }
+            if ids.count < settings.minNewTokens {
+                for t in settings.stopTokens where t >= 0 && t < V { logits[t] = -.infinity }
             }
             let next = settings.temperature == 0 ? argmax(logits) : sample(logits, settings, &rng)
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9

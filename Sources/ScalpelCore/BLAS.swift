@@ -33,7 +33,10 @@ public enum BLAS {
         // count — and every thread count computes every element identically.
         let splitColumns = n > m
         let total = splitColumns ? n : m
-        let parts = Parallel.isInside || m * n * k < 1 << 21 ? 1 : min(gemmParts, total / 64)
+        // a decoding step's matrix-vector products are bound by reading the weight: split them from
+        // smaller sizes, so that every core streams its part
+        let minimum = m == 1 ? 1 << 16 : 1 << 21
+        let parts = Parallel.isInside || m * n * k < minimum ? 1 : min(gemmParts, total / 64)
         if parts > 1 {
             let cp = SendablePointer(c)
             let ap = SendablePointer(UnsafeMutablePointer(mutating: a))
@@ -62,6 +65,12 @@ public enum BLAS {
             for r in 0..<m { (c + r * ldc).update(repeating: 0, count: n) }
         }
         if k == 0 { return }
+        if m == 1 && transposeB {
+            // one row (a decoding step): c: [n] = b: [n, k] · a: [k] as a matrix-vector product; sgemm
+            // would pack all of b for one column (Debian's OpenBLAS does not forward this case to gemv)
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, blasint(n), blasint(k), 1, b, blasint(ldb), a, 1, bias == nil ? 0 : 1, c, 1)
+            return
+        }
         cblas_sgemm(
             CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
             blasint(m), blasint(n), blasint(k), 1, a, blasint(lda), b, blasint(ldb),
@@ -98,7 +107,8 @@ public enum BLAS {
         }
         let splitColumns = n > m
         let total = splitColumns ? n : m
-        let parts = Parallel.isInside || m * n * k < 1 << 21 ? 1 : max(1, min(gemmParts, total / 64))
+        let minimum = m == 1 ? 1 << 16 : 1 << 21  // as for sgemm: decoding steps split from smaller sizes
+        let parts = Parallel.isInside || m * n * k < minimum ? 1 : max(1, min(gemmParts, total / 64))
         let size = ((total + parts - 1) / parts + 15) / 16 * 16
         let b = SendablePointer(weight.bf16 + offset)
         let cp = SendablePointer(c)

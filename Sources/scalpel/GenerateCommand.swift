@@ -24,6 +24,11 @@ struct Generate: ParsableCommand {
     @Option(name: .customLong("max-new-tokens"), parsing: .unconditional, help: "Tokens to generate at most per prompt.")
     var maxNewTokens: Int = 64
 
+    @Option(
+        name: .customLong("min-new-tokens"), parsing: .unconditional,
+        help: "Do not stop (choose EOS) before this many new tokens, as transformers' min_new_tokens.")
+    var minNewTokens: Int = 0
+
     @Option(parsing: .unconditional, help: "0: greedy; above 0: sample from softmax(logits / temperature).")
     var temperature: Double = 0
 
@@ -39,7 +44,7 @@ struct Generate: ParsableCommand {
     @Option(help: "A pruning run's masks.safetensors (RUN_DIR/masks.safetensors), applied before generating.")
     var masks: String?
 
-    @Option(help: "Write the generations as JSON: {\"generations\": [{\"prompt\", \"prompt_ids\", \"ids\", \"text\"}]}.")
+    @Option(help: "Write the generations as JSON: {\"generations\": [{\"prompt\", \"prompt_ids\", \"ids\", \"text\", \"stop\", timings}]}.")
     var json: String?
 
     func validate() throws {
@@ -49,7 +54,7 @@ struct Generate: ParsableCommand {
     func run() throws {
         try modelOptions.apply()
         let settingsWithoutStop = GenerationSettings(
-            maxNewTokens: maxNewTokens, temperature: temperature, topP: topP, topK: topK, seed: seed)
+            maxNewTokens: maxNewTokens, minNewTokens: minNewTokens, temperature: temperature, topP: topP, topK: topK, seed: seed)
         try settingsWithoutStop.validate()
         if let json { try OutputPath.check(json, option: "--json", inputs: [modelOptions.model] + (prompts.map { [$0] } ?? [])) }
         let texts = try prompt.map { [$0] } ?? PromptFile.read(prompts ?? "")
@@ -72,7 +77,10 @@ struct Generate: ParsableCommand {
             let completion = tokenizer.decode(g.ids, skipSpecialTokens: true)
             print("── prompt (\(ids.count) tokens): \(text)")
             print("── completion (\(g.ids.count) tokens, \(g.stop.rawValue)): \(completion)")
-            records.append(["prompt": text, "prompt_ids": ids, "ids": g.ids, "text": completion])
+            records.append([
+                "prompt": text, "prompt_ids": ids, "ids": g.ids, "text": completion, "stop": g.stop.rawValue,
+                "prompt_seconds": g.promptSeconds, "token_seconds": g.tokenSeconds,
+            ])
             newTokens += g.ids.count
             promptSeconds += g.promptSeconds
             decodeSeconds += g.tokenSeconds.reduce(0, +); decodeTokens += g.tokenSeconds.count
@@ -82,6 +90,7 @@ struct Generate: ParsableCommand {
             String(
                 format: "%d prompts, %d new tokens; prompts %.2f s; decoding %.1f tokens/s (%.1f ms per token)",
                 texts.count, newTokens, promptSeconds, rate, decodeTokens > 0 ? 1000 * decodeSeconds / Double(decodeTokens) : 0))
+        Profile.report()
         if let json {
             let data = try JSONSerialization.data(withJSONObject: ["generations": records], options: [.prettyPrinted, .sortedKeys])
             try writeAtomically(data, to: json)

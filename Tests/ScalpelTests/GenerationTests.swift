@@ -116,3 +116,58 @@ struct GenerationTests {
         #expect((0..<50).map { _ in Generator.sample(logits, s, &a) } == (0..<50).map { _ in Generator.sample(logits, s, &b) })
     }
 }
+
+/// `scalpel generate` as a user runs it: prompts from a file, JSON out, a run's masks applied.
+@Suite("scalpel generate", .enabled(if: TestSupport.scalpelExecutable != nil, "the scalpel executable is not built"))
+struct GenerateCommandTests {
+    let exe = TestSupport.scalpelExecutable ?? ""
+    let model = TestSupport.fixture("models/llama-gqa")
+
+    func generations(_ path: String) throws -> [[String: Any]] {
+        let json = try InputFile.jsonObject(path)
+        return try #require(json["generations"] as? [[String: Any]])
+    }
+
+    @Test("--masks gives the ids of the run's exported model; --prompts reads JSON lines; bad input is one line")
+    func masksAndPrompts() throws {
+        let dir = TestSupport.temporaryFolder()
+        let prompts = dir + "/prompts.jsonl"
+        try Data("{\"prompt\": \"def add(a, b):\"}\n\"The old man\"\n\n".utf8).write(to: URL(fileURLWithPath: prompts))
+        let run = dir + "/run"
+        let pruned = try TestSupport.run(
+            exe,
+            [
+                "prune", "--model", model, "--forget", TestSupport.fixture("data/code/docs.jsonl"), "--retain",
+                TestSupport.fixture("data/prose"), "--collect-tokens", "80", "--eval-tokens", "60", "--context", "32",
+                "--ff-frac", "0.2", "--attn-frac", "0.1", "--steps", "2", "--out", run,
+            ])
+        #expect(pruned.status == 0, "\(pruned.stderr)")
+        func generate(_ extra: [String], _ out: String) throws -> [[String: Any]] {
+            let r = try TestSupport.run(exe, ["generate", "--prompts", prompts, "--max-new-tokens", "12", "--json", out] + extra)
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(r.stdout.contains("tokens/s"))
+            return try generations(out)
+        }
+        let base = try generate(["--model", model], dir + "/base.json")
+        let masked = try generate(["--model", model, "--masks", run + "/masks.safetensors"], dir + "/masked.json")
+        let exported = try generate(["--model", run + "/model"], dir + "/exported.json")
+        #expect(base.count == 2 && masked.count == 2)
+        #expect(base.map { $0["prompt"] as? String } == ["def add(a, b):", "The old man"])
+        let ids = { (g: [[String: Any]]) in g.map { ($0["ids"] as? [Int]) ?? [] } }
+        #expect(ids(masked) == ids(exported))
+        #expect(ids(masked) != ids(base), "pruning 40% of the FF neurons changes what the model writes")
+        #expect(base.allSatisfy { ($0["prompt_ids"] as? [Int])?.isEmpty == false && $0["text"] is String })
+
+        // a mask of another model's shape, a bad prompts line, both options: one line, status 1 or 64
+        let bad = try TestSupport.run(
+            exe, ["generate", "--model", TestSupport.fixture("models/opt-prenorm"), "--prompt", "x", "--masks", run + "/masks.safetensors"])
+        #expect(bad.status == 1 && bad.stderr.contains("masks.safetensors") && !bad.crashed, "\(bad.stderr)")
+        try Data("{\"text\": 3}\n".utf8).write(to: URL(fileURLWithPath: prompts))
+        let badLine = try TestSupport.run(exe, ["generate", "--model", model, "--prompts", prompts])
+        #expect(badLine.status == 1 && badLine.stderr.contains("line 1"), "\(badLine.stderr)")
+        let both = try TestSupport.run(exe, ["generate", "--model", model, "--prompts", prompts, "--prompt", "x"])
+        #expect(both.status == 64, "\(both.stderr)")
+        let encoder = try TestSupport.run(exe, ["generate", "--model", TestSupport.fixture("models/bert-mlm"), "--prompt", "x"])
+        #expect(encoder.status == 1 && encoder.stderr.contains("causal"), "\(encoder.stderr)")
+    }
+}
