@@ -53,9 +53,17 @@ public struct PruneConfig: Codable, Sendable, Equatable {
     /// What the model's matrices are held and multiplied in (`--dtype`); runs written before
     /// the option existed have none and ran in Float32.
     public var dtype: DType? = nil
+    /// Prompts per data set whose greedy completions are written before pruning and after the
+    /// last step (`completions.json`, shown in the report); nil: 3 (0: none).
+    public var completions: Int? = nil
+    /// New tokens per completion; nil: 40.
+    public var completionTokens: Int? = nil
 
     /// `dtype`, or Float32 when the run predates it.
     public var precision: DType { dtype ?? .f32 }
+    /// `completions` and `completionTokens` with their defaults.
+    public var completionPrompts: Int { completions ?? 3 }
+    public var completionLength: Int { completionTokens ?? 40 }
 
     enum CodingKeys: String, CodingKey {
         case model, forget, retain, textField = "text_field", extensions, ffFrac = "ff_frac", attnFrac = "attn_frac"
@@ -63,6 +71,7 @@ public struct PruneConfig: Codable, Sendable, Equatable {
         case attnSelection = "attn_selection", offset, steps, collectTokens = "collect_tokens", evalTokens = "eval_tokens"
         case context, recollect, seed, stopForgetDrop = "stop_forget_drop", maxRetainDrop = "max_retain_drop"
         case batchTokens = "batch_tokens", forgetClasses = "forget_classes", retainClasses = "retain_classes", dtype
+        case completions, completionTokens = "completion_tokens"
     }
 
     /// The per-step fraction, metric and eps of one kind of neuron (METHOD.md §3–§4).
@@ -101,6 +110,12 @@ public struct PruneConfig: Codable, Sendable, Equatable {
             throw ScalpelError.invalidArgument("\(name) must be in [0, 1] (got \(v))")
         }
         if ffFrac == 0 && attnFrac == 0 { throw ScalpelError.invalidArgument("--ff-frac and --attn-frac are both 0: nothing to prune") }
+        guard (0...100).contains(completionPrompts) else {
+            throw ScalpelError.invalidArgument("--completions must be between 0 and 100 (got \(completionPrompts))")
+        }
+        guard (1...4096).contains(completionLength) else {
+            throw ScalpelError.invalidArgument("--completion-tokens must be between 1 and 4096 (got \(completionLength))")
+        }
         guard steps >= 1 else { throw ScalpelError.invalidArgument("--steps must be at least 1 (got \(steps))") }
         guard collectTokens >= 1, evalTokens >= 1 else {
             throw ScalpelError.invalidArgument("--collect-tokens and --eval-tokens must be positive")

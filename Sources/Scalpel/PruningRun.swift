@@ -110,6 +110,7 @@ public final class PruningRun {
                     thresholds: .init(ff: nil, attn: nil), metrics: metrics, scoreHistograms: nil, drops: drops(metrics),
                     seconds: Date().timeIntervalSince(start)))
             try save()
+            try writeCompletions(step: 0)
         }
         while history.stopped == nil {
             let next = (history.steps.last?.step ?? 0) + 1
@@ -119,10 +120,29 @@ public final class PruningRun {
             afterStep?(next)
         }
         try save()
-        log("exporting the pruned checkpoint to \(folder)/model ...")
         expand()
+        try writeCompletions(step: history.steps.last?.step ?? 0)
+        log("exporting the pruned checkpoint to \(folder)/model ...")
         try CheckpointExport.write(try exportedModel(), to: folder + "/model")
         log("done: \(history.stopped ?? "")")
+    }
+
+    /// Greedy completions of prompts from the evaluation portions (causal language models with a
+    /// tokenizer): `before` at step 0, `after` once the loop ends, in `completions.json`.
+    func writeCompletions(step: Int) throws {
+        guard config.completionPrompts > 0, let text = workload as? TextWorkload, text.model.task == .causal,
+            let tokenizer = loaded.tokenizer
+        else { return }
+        var completions =
+            try Completions.load(folder: folder)
+            ?? Completions.prompts(
+                text.evaluationWindows, perRole: config.completionPrompts, promptTokens: 32, maxNewTokens: config.completionLength,
+                tokenizer: tokenizer)
+        if step > 0 && completions.samples.allSatisfy({ $0.after?.step == step }) { return }
+        log(step == 0 ? "completions before pruning ..." : "completions after step \(step) ...")
+        let stop = try Generator.stopTokens(folder: loaded.folder, config: text.model.configJSON)
+        try completions.generate(text.model, tokenizer: tokenizer, stopTokens: stop, step: step)
+        try completions.write(folder: folder)
     }
 
     /// What `model/` holds: the run's model; but after a BF16 run on a checkpoint stored in a wider

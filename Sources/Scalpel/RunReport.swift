@@ -10,7 +10,8 @@ public enum RunReport {
     public static func write(run: String, baseline: String? = nil, to out: String) throws {
         let history = try load(run)
         let base = try baseline.map(load)
-        try writeAtomically(Data(html(history, run: run, baseline: base).utf8), to: out)
+        let completions = try Completions.load(folder: run)
+        try writeAtomically(Data(html(history, run: run, baseline: base, completions: completions).utf8), to: out)
     }
 
     static func load(_ folder: String) throws -> History {
@@ -36,7 +37,29 @@ public enum RunReport {
             of: ">", with: "&gt;")
     }
 
-    static func html(_ h: History, run: String, baseline: History?) -> String {
+    /// The completions before and after pruning, side by side (an empty string when there are none).
+    static func completionsSection(_ c: Completions?) -> String {
+        guard let c, !c.samples.isEmpty else { return "" }
+        let afterStep = c.samples.compactMap { $0.after?.step }.max()
+        var rows = ""
+        for s in c.samples {
+            func cell(_ x: Completions.Completion?) -> String {
+                x.map { "<td class=\"text\"><pre>\(escape($0.text))</pre></td>" } ?? "<td class=\"text\"><i>not written</i></td>"
+            }
+            rows +=
+                "<tr><td class=\"role \(s.role)\">\(s.role)</td><td class=\"text\"><pre>\(escape(s.prompt))</pre></td>"
+                + cell(s.before) + cell(s.after) + "</tr>\n"
+        }
+        return """
+            <h2>What the model writes</h2>
+            <p class="sub">Greedy continuations (up to \(c.maxNewTokens) new tokens) of prompts cut from the start of evaluation windows of \
+            each data set, by the model before pruning and \(afterStep.map { "after step \($0)" } ?? "after pruning") (<code>completions.json</code>).</p>
+            <table class="samples"><tr><th>set</th><th>prompt</th><th>before pruning</th><th>\(afterStep.map { "after step \($0)" } ?? "after")</th></tr>
+            \(rows)</table>
+            """
+    }
+
+    static func html(_ h: History, run: String, baseline: History?, completions: Completions? = nil) -> String {
         let c = h.config
         let kind = c.ffFrac >= c.attnFrac ? "FF" : "attention"
         var series: [LineChart.Series] = []
@@ -116,6 +139,8 @@ public enum RunReport {
             .headline { font-size: 18px; background: #f4f6fa; padding: 10px 14px; border-radius: 6px; }
             table { border-collapse: collapse; font-size: 13px; margin-top: 12px; } td, th { border-bottom: 1px solid #ddd; padding: 4px 8px; text-align: right; }
             th { background: #f4f6fa; } svg { display: block; margin: 18px 0; }
+            table.samples td.text { text-align: left; vertical-align: top; width: 31%; } table.samples pre { white-space: pre-wrap; margin: 0; font-size: 12px; }
+            td.role { vertical-align: top; font-weight: 600; } td.forget { color: #d62728; } td.retain { color: #1f77b4; }
             </style></head><body>
             <h1>Selective pruning: \(escape(c.model))</h1>
             <div class="sub">forget <code>\(escape(c.forget))</code> · retain <code>\(escape(c.retain))</code><br>\(escape(settings))<br>\(escape(h.stopped ?? "running"))</div>
@@ -124,6 +149,7 @@ public enum RunReport {
             \(loss)
             \(layers)
             \(scores)
+            \(completionsSection(completions))
             <h2>Steps</h2>
             <table><tr><th>step</th><th>FF pruned</th><th>attn pruned</th><th>forget loss</th><th>forget top-1 %</th><th>forget top-10 %</th>
             <th>retain loss</th><th>retain top-1 %</th><th>retain top-10 %</th><th>forget drop %</th><th>retain drop %</th><th>seconds</th></tr>

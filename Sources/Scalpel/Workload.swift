@@ -85,6 +85,9 @@ final class TextWorkload: Workload {
 
     private func portion(_ role: DataRole) -> (collect: WindowSelection, evaluate: WindowSelection) { portions[role] }
 
+    /// The windows of each role's evaluation portion.
+    var evaluationWindows: PerRole<[Window]> { PerRole { portions[$0].evaluate.windows } }
+
     var collectionSize: Int { DataRole.allCases.reduce(0) { $0 + portion($1).collect.tokenCount } }
     var evaluationSize: Int { DataRole.allCases.reduce(0) { $0 + portion($1).evaluate.tokenCount } }
 

@@ -125,6 +125,13 @@ struct MethodOptions: ParsableArguments {
     var forgetClasses: String?
     @Option(name: .customLong("retain-classes"), help: "Image classifiers: the classes to retain, comma-separated.")
     var retainClasses: String?
+    @Option(
+        parsing: .unconditional,
+        help: "Prompts per data set (from the evaluation portions) whose greedy completions are written before and after pruning (0: none)."
+    )
+    var completions: Int = 3
+    @Option(name: .customLong("completion-tokens"), parsing: .unconditional, help: "New tokens per completion.")
+    var completionTokens: Int = 40
     @OptionGroup var textData: TextDataOptions
 
     /// Copies every setting onto `c`.
@@ -136,5 +143,6 @@ struct MethodOptions: ParsableArguments {
         c.batchTokens = batchTokens; c.textField = textData.textField; c.extensions = textData.extensions
         c.forgetClasses = forgetClasses.map { $0.split(separator: ",").map(String.init) }
         c.retainClasses = retainClasses.map { $0.split(separator: ",").map(String.init) }
+        c.completions = completions; c.completionTokens = completionTokens
     }
 }

@@ -171,3 +171,56 @@ struct GenerateCommandTests {
         #expect(encoder.status == 1 && encoder.stderr.contains("causal"), "\(encoder.stderr)")
     }
 }
+
+/// `completions.json` and the report's side-by-side section.
+@Suite("Run completions", .enabled(if: TestSupport.scalpelExecutable != nil, "the scalpel executable is not built"))
+struct RunCompletionsTests {
+    let exe = TestSupport.scalpelExecutable ?? ""
+
+    @Test("a run writes greedy completions before and after, equal to generating with the base and the exported model")
+    func beforeAndAfter() throws {
+        let dir = TestSupport.temporaryFolder()
+        let run = dir + "/run"
+        let model = TestSupport.fixture("models/llama-gqa")
+        let r = try TestSupport.run(
+            exe,
+            [
+                "prune", "--model", model, "--forget", TestSupport.fixture("data/code/docs.jsonl"), "--retain",
+                TestSupport.fixture("data/prose"), "--collect-tokens", "80", "--eval-tokens", "60", "--context", "32",
+                "--ff-frac", "0.2", "--steps", "2", "--completions", "2", "--completion-tokens", "12", "--out", run,
+            ])
+        #expect(r.status == 0, "\(r.stderr)")
+        let completions = try #require(try Completions.load(folder: run))
+        #expect(completions.samples.map(\.role) == ["forget", "forget", "retain", "retain"])
+        #expect(completions.maxNewTokens == 12)
+        let base = try ModelRegistry.load(model), pruned = try ModelRegistry.load(run + "/model")
+        let stop = try Generator.stopTokens(folder: model, config: base.model.configJSON)
+        for s in completions.samples {
+            #expect((1...32).contains(s.promptIds.count))
+            let before = try #require(s.before), after = try #require(s.after)
+            #expect(before.step == 0 && after.step == 2)
+            let settings = GenerationSettings(maxNewTokens: 12, stopTokens: stop)
+            #expect(before.ids == (try Generator.generate(base.model, prompt: s.promptIds, settings: settings)).ids)
+            #expect(after.ids == (try Generator.generate(pruned.model, prompt: s.promptIds, settings: settings)).ids)
+            #expect(after.text == base.tokenizer?.decode(after.ids, skipSpecialTokens: true))
+        }
+        let report = try TestSupport.run(exe, ["report", run])
+        #expect(report.status == 0, "\(report.stderr)")
+        let html = try String(contentsOfFile: run + "/report.html", encoding: .utf8)
+        #expect(html.contains("What the model writes") && html.contains("after step 2"))
+        let first = try #require(completions.samples.first?.after?.text)
+        #expect(html.contains(RunReport.escape(first)))
+
+        // --completions 0: no file, no section
+        let none = dir + "/none"
+        let r0 = try TestSupport.run(
+            exe,
+            [
+                "prune", "--model", model, "--forget", TestSupport.fixture("data/code/docs.jsonl"), "--retain",
+                TestSupport.fixture("data/prose"), "--collect-tokens", "80", "--eval-tokens", "60", "--context", "32",
+                "--ff-frac", "0.2", "--steps", "1", "--completions", "0", "--out", none,
+            ])
+        #expect(r0.status == 0, "\(r0.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: none + "/" + Completions.fileName))
+    }
+}
