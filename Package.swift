@@ -30,17 +30,20 @@ let package = Package(
         // ICU's regular expressions with a work limit, for tokenizers' Split patterns (Debian: libicu-dev)
         .target(name: "CRegex", linkerSettings: [.linkedLibrary("icui18n"), .linkedLibrary("icuuc")]),
         .target(name: "ScalpelTokenizers", dependencies: ["ScalpelCore", "CRegex"]),
+        // Hugging Face Hub ids: the huggingface_hub cache, and fetching into it (Foundation's URLSession)
+        .target(name: "ScalpelHub", dependencies: ["ScalpelCore"]),
         .target(name: "ScalpelModels", dependencies: ["ScalpelCore", "ScalpelTokenizers", "CKernels", "CImage"]),
         .target(name: "Scalpel", dependencies: ["ScalpelCore", "ScalpelTokenizers", "ScalpelModels", "CKernels"]),
         .executableTarget(
             name: "scalpel",
-            dependencies: ["Scalpel", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Scalpel", "ScalpelHub", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "ScalpelCoreTests", dependencies: ["ScalpelCore", "TestSupport"]),
         .testTarget(name: "ScalpelTokenizersTests", dependencies: ["ScalpelTokenizers", "TestSupport"]),
         .testTarget(name: "ScalpelModelsTests", dependencies: ["ScalpelModels", "TestSupport"]),
         .testTarget(name: "ScalpelTests", dependencies: ["Scalpel", "TestSupport"]),
+        .testTarget(name: "ScalpelHubTests", dependencies: ["ScalpelHub", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -8,10 +8,13 @@ public final class ProgressBar {
     private let start = Date()
     private var lastDraw = Date.distantPast
     private let enabled: Bool
+    private let bytes: Bool
 
-    public init(label: String, total: Int, enabled: Bool = isatty(2) != 0) {
+    /// A bar for `total` units: tokens, or bytes with `bytes` (shown in MB).
+    public init(label: String, total: Int, bytes: Bool = false, enabled: Bool = isatty(2) != 0) {
         self.label = label
         self.total = max(total, 1)
+        self.bytes = bytes
         self.enabled = enabled
     }
 
@@ -28,7 +31,12 @@ public final class ProgressBar {
         let elapsed = now.timeIntervalSince(start)
         let rate = elapsed > 0 ? Double(done) / elapsed : 0
         let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
-        let line = String(format: "\r%@ %@ %3.0f%% %d/%d  %.0f tok/s ", label, bar, fraction * 100, done, total, rate)
+        let line =
+            bytes
+            ? String(
+                format: "\r%@ %@ %3.0f%% %.1f/%.1f MB  %.1f MB/s ", label, bar, fraction * 100, Double(done) / 1e6, Double(total) / 1e6,
+                rate / 1e6)
+            : String(format: "\r%@ %@ %3.0f%% %d/%d  %.0f tok/s ", label, bar, fraction * 100, done, total, rate)
         FileHandle.standardError.write(Data(line.utf8))
     }
 

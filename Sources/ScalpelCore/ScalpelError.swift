@@ -18,6 +18,8 @@ public enum ScalpelError: Error, CustomStringConvertible, Equatable {
     case invalidData(path: String, reason: String)
     /// A command-line argument is out of range or inconsistent.
     case invalidArgument(String)
+    /// A Hugging Face Hub repository cannot be found in the cache or fetched.
+    case hub(id: String, reason: String)
 
     public var description: String {
         switch self {
@@ -36,6 +38,8 @@ public enum ScalpelError: Error, CustomStringConvertible, Equatable {
             return "\(path): \(reason)"
         case .invalidArgument(let message):
             return message
+        case .hub(let id, let reason):
+            return "\(id): \(reason)"
         }
     }
 }

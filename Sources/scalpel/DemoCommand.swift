@@ -14,7 +14,7 @@ struct Demo: ParsableCommand {
             --eval-tokens. An interrupted demo continues where it stopped when run again.
             """)
 
-    @Option(help: "The model (a GGUF file or a checkpoint folder).")
+    @Option(help: "The model (a GGUF file, a checkpoint folder or a Hub id ORG/NAME[@REVISION]).")
     var model: String = ".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf"
     @Option(help: "The folder holding code/ and prose/.")
     var data: String = "demo-data"
@@ -30,6 +30,7 @@ struct Demo: ParsableCommand {
 
     func run() throws {
         try threading.apply()
+        let model = FileManager.default.fileExists(atPath: self.model) ? self.model : try modelPath(self.model)
         for path in [model, data + "/code", data + "/prose"] where !FileManager.default.fileExists(atPath: path) {
             throw ScalpelError.invalidArgument("\(path) is missing: run `bash Tools/setup/setup.sh --demo` first")
         }

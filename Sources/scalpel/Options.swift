@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Scalpel
 import ScalpelCore
+import ScalpelHub
 import ScalpelModels
 
 /// `--threads`, declared once for every command.
@@ -31,7 +32,7 @@ struct PrecisionOptions: ParsableArguments {
 
 /// Options every command that runs a model shares.
 struct ModelOptions: ParsableArguments {
-    @Option(help: "A Hugging Face checkpoint folder (config.json, model.safetensors, tokenizer.json) or a .gguf file.")
+    @Option(help: ArgumentHelp(modelHelp))
     var model: String
 
     @OptionGroup var precision: PrecisionOptions
@@ -43,9 +44,22 @@ struct ModelOptions: ParsableArguments {
     func load() throws -> LoadedModel { try loadModel(model, dtype: precision.dtype) }
 }
 
-/// Loads a model for a command, with its warnings (unread checkpoint tensors) on standard error.
-func loadModel(_ path: String, dtype: DType) throws -> LoadedModel {
-    let loaded = try ModelRegistry.load(path, dtype: dtype)
+/// What `--model` takes, for every command's help.
+let modelHelp =
+    "A Hugging Face checkpoint folder (config.json, model.safetensors, tokenizer.json), a .gguf file, or a Hub id "
+    + "ORG/NAME[@REVISION] (from the huggingface_hub cache, fetched into it when missing; HF_HUB_OFFLINE=1: never fetched)."
+
+/// The local path of a `--model` argument: the path itself, or a Hub id's cached snapshot
+/// (fetched when missing), with a line on standard error saying which snapshot.
+func modelPath(_ argument: String) throws -> String {
+    let path = try Hub.resolve(argument)
+    if path != argument { FileHandle.standardError.write(Data("\(argument): \(path)\n".utf8)) }
+    return path
+}
+
+/// Loads a model for a command (a path or a Hub id), with its warnings (unread checkpoint tensors) on standard error.
+func loadModel(_ argument: String, dtype: DType) throws -> LoadedModel {
+    let loaded = try ModelRegistry.load(try modelPath(argument), dtype: dtype)
     for line in loaded.warnings { FileHandle.standardError.write(Data((line + "\n").utf8)) }
     return loaded
 }

@@ -14,7 +14,7 @@ struct Prune: ParsableCommand {
             and, at the end, model/ (a complete Hugging Face checkpoint).
             """)
 
-    @Option(help: "A Hugging Face checkpoint folder.") var model: String?
+    @Option(help: ArgumentHelp(modelHelp)) var model: String?
     @Option(help: "The data set whose capability is removed.") var forget: String?
     @Option(help: "The data set whose capability is kept.") var retain: String?
     @OptionGroup var method: MethodOptions
@@ -43,7 +43,8 @@ struct Prune: ParsableCommand {
             guard let model, let forget, let retain, let out else {
                 throw ValidationError("give --model, --forget, --retain and --out (or --resume RUN_DIR)")
             }
-            var c = PruneConfig(model: model, forget: forget, retain: retain)
+            // a Hub id is recorded as its snapshot folder (commit included), so --resume needs no network
+            var c = PruneConfig(model: try modelPath(model), forget: forget, retain: retain)
             method.configure(&c)
             c.dtype = precision.dtype
             run = try PruningRun(config: c, folder: out, command: CommandLine.arguments)
