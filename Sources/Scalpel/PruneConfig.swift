@@ -58,6 +58,12 @@ public struct PruneConfig: Codable, Sendable, Equatable {
     public var completions: Int? = nil
     /// New tokens per completion; nil: 40.
     public var completionTokens: Int? = nil
+    /// Multiple-choice sets (`NAME=FILE.jsonl`) scored after every step, as lm-evaluation-harness scores them.
+    public var mc: [String]? = nil
+    /// What `stopForgetDrop` and `maxRetainDrop` measure: "top1" (the default: next-token top-1 of
+    /// the forget/retain evaluation portions) or "mc:NAME" (the acc of a multiple-choice set).
+    public var forgetMeasure: String? = nil
+    public var retainMeasure: String? = nil
 
     /// `dtype`, or Float32 when the run predates it.
     public var precision: DType { dtype ?? .f32 }
@@ -71,7 +77,8 @@ public struct PruneConfig: Codable, Sendable, Equatable {
         case attnSelection = "attn_selection", offset, steps, collectTokens = "collect_tokens", evalTokens = "eval_tokens"
         case context, recollect, seed, stopForgetDrop = "stop_forget_drop", maxRetainDrop = "max_retain_drop"
         case batchTokens = "batch_tokens", forgetClasses = "forget_classes", retainClasses = "retain_classes", dtype
-        case completions, completionTokens = "completion_tokens"
+        case completions, completionTokens = "completion_tokens", mc, forgetMeasure = "forget_measure"
+        case retainMeasure = "retain_measure"
     }
 
     /// The per-step fraction, metric and eps of one kind of neuron (METHOD.md §3–§4).
@@ -110,6 +117,17 @@ public struct PruneConfig: Codable, Sendable, Equatable {
             throw ScalpelError.invalidArgument("\(name) must be in [0, 1] (got \(v))")
         }
         if ffFrac == 0 && attnFrac == 0 { throw ScalpelError.invalidArgument("--ff-frac and --attn-frac are both 0: nothing to prune") }
+        let mcNames = (mc ?? []).map { DataSet(argument: $0).name }
+        guard Set(mcNames).count == mcNames.count else {
+            throw ScalpelError.invalidArgument("two --mc sets share a name (\(mcNames.joined(separator: ", "))); name them with NAME=FILE")
+        }
+        for (option, measure) in [("--forget-measure", forgetMeasure), ("--retain-measure", retainMeasure)] {
+            guard let measure, measure != "top1" else { continue }
+            guard measure.hasPrefix("mc:"), mcNames.contains(String(measure.dropFirst(3))) else {
+                throw ScalpelError.invalidArgument(
+                    "\(option) must be top1 or mc:NAME for a --mc set (got '\(measure)'; --mc sets: \(mcNames.joined(separator: ", ")))")
+            }
+        }
         guard (0...100).contains(completionPrompts) else {
             throw ScalpelError.invalidArgument("--completions must be between 0 and 100 (got \(completionPrompts))")
         }

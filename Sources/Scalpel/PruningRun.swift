@@ -31,6 +31,8 @@ public final class PruningRun {
 
     /// What each step runs on: the collection and evaluation portions of forget and retain.
     let workload: Workload
+    /// The multiple-choice sets scored after every step (`--mc`).
+    let multipleChoice: [MultipleChoiceSet]
     private var fixedStatistics: (forget: Statistics, retain: Statistics)?
 
     /// Starts a new run in `folder`, which must not exist or be empty; it appears with its first
@@ -76,6 +78,12 @@ public final class PruningRun {
             }
         }
         workload = try Workloads.make(config, loaded)
+        multipleChoice = try (config.mc ?? []).map { try MultipleChoiceSet(argument: $0) }
+        if !multipleChoice.isEmpty {
+            guard let text = workload as? TextWorkload, text.model.task == .causal else {
+                throw ScalpelError.invalidArgument("--mc scores continuations: it needs a causal language model")
+            }
+        }
         mask = Mask(shape: shape)
         if let existing {
             history = existing
@@ -103,12 +111,13 @@ public final class PruningRun {
         if history.steps.isEmpty {
             let start = Date()
             let metrics = try evaluate()
-            append(
-                StepRecord(
-                    step: 0, pruned: .init(ff: 0, attn: 0),
-                    prunedPerLayer: .init(ff: mask.prunedPerLayer(.ff), attn: mask.prunedPerLayer(.attn)),
-                    thresholds: .init(ff: nil, attn: nil), metrics: metrics, scoreHistograms: nil, drops: drops(metrics),
-                    seconds: Date().timeIntervalSince(start)))
+            var record = StepRecord(
+                step: 0, pruned: .init(ff: 0, attn: 0),
+                prunedPerLayer: .init(ff: mask.prunedPerLayer(.ff), attn: mask.prunedPerLayer(.attn)),
+                thresholds: .init(ff: nil, attn: nil), metrics: metrics, scoreHistograms: nil, drops: drops(metrics),
+                seconds: Date().timeIntervalSince(start))
+            record.multipleChoice = try evaluateMultipleChoice()
+            append(record)
             try save()
             try writeCompletions(step: 0)
         }
@@ -188,6 +197,7 @@ public final class PruningRun {
         }
         let pruned = Date()
         let metrics = try evaluate()
+        let choices = try evaluateMultipleChoice()
         let evaluated = Date()
         let d = drops(metrics)
         var record = StepRecord(
@@ -195,19 +205,20 @@ public final class PruningRun {
             prunedPerLayer: .init(ff: mask.prunedPerLayer(.ff), attn: mask.prunedPerLayer(.attn)),
             thresholds: thresholds, metrics: metrics, scoreHistograms: histograms, drops: d,
             seconds: Date().timeIntervalSince(start))
+        record.multipleChoice = choices
         record.phaseSeconds = [
             "collect": collected.timeIntervalSince(start), "select_prune": pruned.timeIntervalSince(collected),
             "evaluate": evaluated.timeIntervalSince(pruned),
         ]
-        if let bound = config.maxRetainDrop, let r = d["retain"], r.top1 > bound {
+        if let bound = config.maxRetainDrop, let r = measuredDrop(.retain, record), r.drop > bound {
             expand()
             undo.forEach(Pruner.revert)
             mask.forget(after: s - 1)
-            return String(format: "step %d would drop retain top1 by %.2f%% > %.2f%%; not applied", s, r.top1, bound)
+            return String(format: "step %d would drop retain %@ by %.2f%% > %.2f%%; not applied", s, r.name, r.drop, bound)
         }
         append(record)
-        if let target = config.stopForgetDrop, let f = d["forget"], f.top1 >= target {
-            return String(format: "forget top1 dropped by %.2f%% ≥ %.2f%% at step %d", f.top1, target, s)
+        if let target = config.stopForgetDrop, let f = measuredDrop(.forget, record), f.drop >= target {
+            return String(format: "forget %@ dropped by %.2f%% ≥ %.2f%% at step %d", f.name, f.drop, target, s)
         }
         return nil
     }
@@ -281,6 +292,34 @@ public final class PruningRun {
         return out
     }
 
+    /// Scores of the `--mc` sets on the model as it is (log-likelihoods left out of the history).
+    func evaluateMultipleChoice() throws -> [String: MultipleChoiceScores]? {
+        guard !multipleChoice.isEmpty, let text = workload as? TextWorkload, let tokenizer = loaded.tokenizer else { return nil }
+        prepareForward()
+        let evaluator = MultipleChoiceEvaluator(
+            model: text.model, tokenizer: tokenizer, prefixToken: MultipleChoiceEvaluator.prefixToken(config: text.model.configJSON),
+            batchTokens: config.batchTokens)
+        var out: [String: MultipleChoiceScores] = [:]
+        for set in multipleChoice {
+            let bar = ProgressBar(label: "mc \(set.name)", total: set.items.count, enabled: showProgress && isatty(2) != 0)
+            var scores = try evaluator.evaluate(set) { bar.advance($0) }
+            bar.finish()
+            scores.loglikelihoods = nil
+            out[set.name] = scores
+        }
+        return out
+    }
+
+    /// The drop (percent, against step 0) that the stopping rules read for `role`: top-1 of the
+    /// role's evaluation portion, or the acc of the multiple-choice set `--forget-measure`/`--retain-measure` names.
+    func measuredDrop(_ role: DataRole, _ record: StepRecord) -> (name: String, drop: Double)? {
+        let measure = (role == .forget ? config.forgetMeasure : config.retainMeasure) ?? "top1"
+        guard measure.hasPrefix("mc:") else { return record.drops[role.rawValue].map { ("top1", $0.top1) } }
+        let name = String(measure.dropFirst(3))
+        guard let now = record.multipleChoice?[name]?.acc, let before = history.steps.first?.multipleChoice?[name]?.acc else { return nil }
+        return ("\(name) acc", before > 0 ? 100 * (1 - now / before) : 0)
+    }
+
     func drops(_ metrics: [String: Metrics]) -> [String: StepRecord.Drops] {
         guard let base = history.steps.first?.metrics else {
             return metrics.mapValues { _ in StepRecord.Drops(top1: 0, top10: 0, loss: 0) }
@@ -301,8 +340,10 @@ public final class PruningRun {
         let (df, dr) = (r[.forget].drop.top1, r[.retain].drop.top1)
         log(
             String(
-                format: "step %2d  pruned ff %6d attn %6d  forget top1 %6.2f%% (drop %6.2f%%)  retain top1 %6.2f%% (drop %6.2f%%)  %.1fs",
-                r.step, r.pruned.ff, r.pruned.attn, 100 * f.top1, df, 100 * t.top1, dr, r.seconds))
+                format: "step %2d  pruned ff %6d attn %6d  forget top1 %6.2f%% (drop %6.2f%%)  retain top1 %6.2f%% (drop %6.2f%%)%@  %.1fs",
+                r.step, r.pruned.ff, r.pruned.attn, 100 * f.top1, df, 100 * t.top1, dr,
+                (r.multipleChoice ?? [:]).sorted { $0.key < $1.key }.map { String(format: "  %@ acc %.2f%%", $0.key, 100 * $0.value.acc) }
+                    .joined(), r.seconds))
     }
 
     /// Writes masks.safetensors, history.csv and history.json, each atomically (into `in`, by default the run folder).

@@ -20,10 +20,12 @@ public struct StepRecord: Codable, Sendable {
     public var seconds: Double
     /// Where the step's time went: collect, select_prune, evaluate (seconds).
     public var phaseSeconds: [String: Double]? = nil
+    /// Scores of the run's multiple-choice sets (`--mc`), by name (log-likelihoods left out).
+    public var multipleChoice: [String: MultipleChoiceScores]? = nil
 
     enum CodingKeys: String, CodingKey {
         case step, pruned, prunedPerLayer = "pruned_per_layer", thresholds, metrics, drops, seconds, phaseSeconds = "phase_seconds"
-        case scoreHistograms = "score_histograms"
+        case scoreHistograms = "score_histograms", multipleChoice = "mc"
     }
 
     /// The metrics and drops of forget or retain. Every record holds both: evaluation writes them

@@ -113,8 +113,15 @@ public enum RunReport {
             title: "Score distribution (\(kind) neurons) and each step's threshold",
             xLabel: "log10(score)", yLabel: "neurons", series: scoreSeries, marker: nil, verticals: thresholds
         ).svg()
+        // multiple-choice sets (--mc): acc and acc_norm columns per set
+        let mcNames = Set(h.steps.flatMap { $0.multipleChoice?.keys.map { $0 } ?? [] }).sorted()
+        let mcHeader = mcNames.map { "<th>\(escape($0)) acc %</th><th>\(escape($0)) acc_norm %</th>" }.joined()
         var rows = ""
         for s in h.steps {
+            let mcCells = mcNames.map { name in
+                s.multipleChoice?[name].map { String(format: "<td>%.2f</td><td>%.2f</td>", 100 * $0.acc, 100 * $0.accNorm) }
+                    ?? "<td></td><td></td>"
+            }.joined()
             let f = s.metrics["forget"], r = s.metrics["retain"]
             func pct(_ v: Double?) -> String { v.map { String(format: "%.2f", 100 * $0) } ?? "" }
             func num(_ v: Double?) -> String { v.map { String(format: "%.4f", $0) } ?? "" }
@@ -123,7 +130,7 @@ public enum RunReport {
                 + "<td>\(num(f?.loss))</td><td>\(pct(f?.top1))</td><td>\(pct(f?.top10))</td>"
                 + "<td>\(num(r?.loss))</td><td>\(pct(r?.top1))</td><td>\(pct(r?.top10))</td>"
                 + "<td>\(String(format: "%.2f", s.drops["forget"]?.top1 ?? 0))</td><td>\(String(format: "%.2f", s.drops["retain"]?.top1 ?? 0))</td>"
-                + "<td>\(String(format: "%.1f", s.seconds))</td></tr>\n"
+                + mcCells + "<td>\(String(format: "%.1f", s.seconds))</td></tr>\n"
         }
         let headline =
             h.top1MaxDelta.map { String(format: "Top1 Max Δ = <b>%.1f</b> at step %d", $0.value, $0.step) } ?? "no pruning step yet"
@@ -152,7 +159,7 @@ public enum RunReport {
             \(completionsSection(completions))
             <h2>Steps</h2>
             <table><tr><th>step</th><th>FF pruned</th><th>attn pruned</th><th>forget loss</th><th>forget top-1 %</th><th>forget top-10 %</th>
-            <th>retain loss</th><th>retain top-1 %</th><th>retain top-10 %</th><th>forget drop %</th><th>retain drop %</th><th>seconds</th></tr>
+            <th>retain loss</th><th>retain top-1 %</th><th>retain top-10 %</th><th>forget drop %</th><th>retain drop %</th>\(mcHeader)<th>seconds</th></tr>
             \(rows)</table>
             </body></html>
 

@@ -3,6 +3,7 @@ import Foundation
 import Scalpel
 import ScalpelCore
 import ScalpelModels
+import ScalpelTokenizers
 
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -11,7 +12,13 @@ struct Eval: ParsableCommand {
     @OptionGroup var modelOptions: ModelOptions
 
     @Option(name: .customLong("data"), help: "A data set: [NAME=]PATH, a file, a .jsonl or a folder. Repeat for several.")
-    var data: [String]
+    var data: [String] = []
+
+    @Option(
+        help: ArgumentHelp(
+            "A multiple-choice set NAME=FILE.jsonl ({\"context\", \"choices\", \"answer\"} per line), scored as "
+                + "lm-evaluation-harness scores it: acc and acc_norm. Repeat for several."))
+    var mc: [String] = []
 
     @Option(parsing: .unconditional, help: "Predictions to evaluate per data set (default: all after --skip).")
     var tokens: Int?
@@ -54,13 +61,17 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         try modelOptions.apply()
-        guard !data.isEmpty else { throw ValidationError("give at least one --data") }
+        guard !data.isEmpty || !mc.isEmpty else { throw ValidationError("give at least one --data or --mc") }
         guard batchTokens >= 1 else { throw ScalpelError.invalidArgument("--batch-tokens must be at least 1 (got \(batchTokens))") }
         if let json {
-            try OutputPath.check(json, option: "--json", inputs: [modelOptions.model] + data.map { DataSet(argument: $0).path })
+            try OutputPath.check(
+                json, option: "--json", inputs: [modelOptions.model] + (data + mc).map { DataSet(argument: $0).path })
         }
         let loaded = try modelOptions.load()
-        if let classifier = loaded.imageClassifier { return try evaluateImages(classifier, loaded) }
+        if let classifier = loaded.imageClassifier {
+            guard mc.isEmpty else { throw ScalpelError.invalidArgument("--mc needs a causal language model, not an image classifier") }
+            return try evaluateImages(classifier, loaded)
+        }
         try loaded.requireHead()
         let tokenizer = try loaded.requireTokenizer()
         let context = try ContextLength.resolve(self.context, shape: loaded.model.shape)
@@ -90,11 +101,50 @@ struct Eval: ParsableCommand {
                         set.name, selection.tokenCount, seconds, Double(selection.tokenCount) / seconds
                     ).utf8))
         }
+        let choices = try multipleChoice(loaded, tokenizer)
         Profile.report()
-        print(MetricsTable.render(results))
+        if !results.isEmpty { print(MetricsTable.render(results)) }
+        if !choices.isEmpty {
+            print("multiple choice   items      acc  acc_norm")
+            for (name, s) in choices {
+                print(
+                    name.padding(toLength: max(16, name.count), withPad: " ", startingAt: 0)
+                        + String(format: " %6d  %6.2f%%   %6.2f%%", s.items, 100 * s.acc, 100 * s.accNorm))
+            }
+        }
         if let json {
-            try MetricsJSON.write(
-                results, extra: ["model": modelOptions.model, "context": context, "skip": skip, "timing": timing], to: json)
+            var extra: [String: Any] = ["model": modelOptions.model, "context": context, "skip": skip, "timing": timing]
+            if !choices.isEmpty {
+                extra["mc"] = Dictionary(
+                    uniqueKeysWithValues: choices.map { name, s in
+                        (
+                            name,
+                            ["acc": s.acc, "acc_norm": s.accNorm, "items": s.items, "loglikelihoods": s.loglikelihoods ?? []]
+                                as [String: Any]
+                        )
+                    })
+            }
+            try MetricsJSON.write(results, extra: extra, to: json)
+        }
+    }
+
+    /// Scores of the --mc sets, in the order given.
+    func multipleChoice(_ loaded: LoadedModel, _ tokenizer: Tokenizer) throws -> [(String, MultipleChoiceScores)] {
+        guard !mc.isEmpty else { return [] }
+        guard loaded.model.task == .causal else {
+            throw ScalpelError.invalidArgument("--mc scores continuations: it needs a causal language model")
+        }
+        let sets = try mc.map { try MultipleChoiceSet(argument: $0) }
+        guard Set(sets.map(\.name)).count == sets.count else {
+            throw ScalpelError.invalidArgument("two --mc sets share a name; name them with NAME=FILE")
+        }
+        let evaluator = MultipleChoiceEvaluator(
+            model: loaded.model, tokenizer: tokenizer, prefixToken: MultipleChoiceEvaluator.prefixToken(config: loaded.model.configJSON),
+            batchTokens: batchTokens)
+        return try sets.map { set in
+            let bar = ProgressBar(label: "mc \(set.name)", total: set.items.count)
+            defer { bar.finish() }
+            return (set.name, try evaluator.evaluate(set) { bar.advance($0) })
         }
     }
 }

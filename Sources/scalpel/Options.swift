@@ -146,6 +146,19 @@ struct MethodOptions: ParsableArguments {
     var completions: Int = 3
     @Option(name: .customLong("completion-tokens"), parsing: .unconditional, help: "New tokens per completion.")
     var completionTokens: Int = 40
+    @Option(
+        help: ArgumentHelp(
+            "A multiple-choice set NAME=FILE.jsonl ({\"context\", \"choices\", \"answer\"} per line) scored after every step, "
+                + "as lm-evaluation-harness scores it (acc, acc_norm). Repeat for several."))
+    var mc: [String] = []
+    @Option(
+        name: .customLong("forget-measure"),
+        help: "What --stop-forget-drop measures: top1 (forget top-1) or mc:NAME (the acc of a --mc set).")
+    var forgetMeasure: String?
+    @Option(
+        name: .customLong("retain-measure"),
+        help: "What --max-retain-drop measures: top1 (retain top-1) or mc:NAME (the acc of a --mc set).")
+    var retainMeasure: String?
     @OptionGroup var textData: TextDataOptions
 
     /// Copies every setting onto `c`.
@@ -158,5 +171,6 @@ struct MethodOptions: ParsableArguments {
         c.forgetClasses = forgetClasses.map { $0.split(separator: ",").map(String.init) }
         c.retainClasses = retainClasses.map { $0.split(separator: ",").map(String.init) }
         c.completions = completions; c.completionTokens = completionTokens
+        c.mc = mc.isEmpty ? nil : mc; c.forgetMeasure = forgetMeasure; c.retainMeasure = retainMeasure
     }
 }
