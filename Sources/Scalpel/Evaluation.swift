@@ -22,16 +22,22 @@ public struct Metrics: Codable, Sendable, Equatable {
     }
 }
 
-/// Running sums behind `Metrics`; partial sums add.
-struct MetricSums {
-    var loss = 0.0, top1 = 0, top10 = 0, skipHits = 0, skipCount = 0, count = 0
+/// Running sums behind `Metrics`; partial sums add (a shard's sums, `scalpel shard`).
+public struct MetricSums: Codable, Sendable, Equatable {
+    public var loss = 0.0, top1 = 0, top10 = 0, skipHits = 0, skipCount = 0, count = 0
 
-    mutating func add(_ o: MetricSums) {
+    enum CodingKeys: String, CodingKey {
+        case loss, top1, top10, skipHits = "skip_hits", skipCount = "skip_count", count
+    }
+
+    public init() {}
+
+    public mutating func add(_ o: MetricSums) {
         loss += o.loss; top1 += o.top1; top10 += o.top10
         skipHits += o.skipHits; skipCount += o.skipCount; count += o.count
     }
 
-    var metrics: Metrics {
+    public var metrics: Metrics {
         let n = Double(max(count, 1))
         return Metrics(
             loss: loss / n, perplexity: exp(loss / n), top1: Double(top1) / n, top10: Double(top10) / n,
@@ -56,13 +62,24 @@ public struct Evaluator {
     /// Metrics over the selection's predictions. `progress` is told of tokens run. A prediction
     /// whose logits are not finite (NaN or infinite weights or activations) is an error naming the
     /// data set and the prediction, never a score: a NaN logit would compare as "not greater" and count as correct.
-    public func evaluate(_ selection: WindowSelection, progress: ((Int) -> Void)? = nil) throws -> Metrics {
+    public func evaluate(_ selection: WindowSelection, shardTokens: Int = Shards.defaultTokens, progress: ((Int) -> Void)? = nil) throws
+        -> Metrics
+    {
+        var total = MetricSums()
+        for shard in Shards.cut(selection.windows, tokens: shardTokens) {
+            total.add(try evaluateShard(selection, windows: shard, progress: progress))
+        }
+        return total.metrics
+    }
+
+    /// The sums of one shard (windows `windows` of the selection), from zero.
+    public func evaluateShard(_ selection: WindowSelection, windows: Range<Int>, progress: ((Int) -> Void)? = nil) throws -> MetricSums {
         let frequent = selection.frequentTargets()
         var sums = MetricSums()
         // one chunk of LM-head inputs and logits, reused by every batch
         let chunk = max(1, logitRows)
         let input = Tensor(zeros: [chunk, model.headInputWidth]), logits = Tensor(zeros: [chunk, model.shape.vocabularySize])
-        for batch in Batches.pack(selection.windows, maxTokens: batchTokens) {
+        for batch in Batches.pack(Array(selection.windows[windows]), maxTokens: batchTokens) {
             let hidden = model.hiddenStates(batch.map(\.tokens), probe: nil)
             sums.add(
                 try score(
@@ -70,7 +87,7 @@ public struct Evaluator {
                     dataSet: "\(selection.path) (data set \(selection.dataSet))"))
             progress?(batch.reduce(0) { $0 + $1.tokens.count })
         }
-        return sums.metrics
+        return sums
     }
 
     /// Loss and ranks of the batch's selected predictions, in chunks of `logitRows` rows.

@@ -64,12 +64,16 @@ public struct PruneConfig: Codable, Sendable, Equatable {
     /// the forget/retain evaluation portions) or "mc:NAME" (the acc of a multiple-choice set).
     public var forgetMeasure: String? = nil
     public var retainMeasure: String? = nil
+    /// Tokens per shard of collection and evaluation (`Shards`); nil: `Shards.defaultTokens`.
+    public var shardTokens: Int? = nil
 
     /// `dtype`, or Float32 when the run predates it.
     public var precision: DType { dtype ?? .f32 }
     /// `completions` and `completionTokens` with their defaults.
     public var completionPrompts: Int { completions ?? 3 }
     public var completionLength: Int { completionTokens ?? 40 }
+    /// `shardTokens` with its default.
+    public var shardSize: Int { shardTokens ?? Shards.defaultTokens }
 
     enum CodingKeys: String, CodingKey {
         case model, forget, retain, textField = "text_field", extensions, ffFrac = "ff_frac", attnFrac = "attn_frac"
@@ -78,7 +82,7 @@ public struct PruneConfig: Codable, Sendable, Equatable {
         case context, recollect, seed, stopForgetDrop = "stop_forget_drop", maxRetainDrop = "max_retain_drop"
         case batchTokens = "batch_tokens", forgetClasses = "forget_classes", retainClasses = "retain_classes", dtype
         case completions, completionTokens = "completion_tokens", mc, forgetMeasure = "forget_measure"
-        case retainMeasure = "retain_measure"
+        case retainMeasure = "retain_measure", shardTokens = "shard_tokens"
     }
 
     /// The per-step fraction, metric and eps of one kind of neuron (METHOD.md §3–§4).
@@ -128,6 +132,7 @@ public struct PruneConfig: Codable, Sendable, Equatable {
                     "\(option) must be top1 or mc:NAME for a --mc set (got '\(measure)'; --mc sets: \(mcNames.joined(separator: ", ")))")
             }
         }
+        guard shardSize >= 1 else { throw ScalpelError.invalidArgument("--shard-tokens must be at least 1 (got \(shardSize))") }
         guard (0...100).contains(completionPrompts) else {
             throw ScalpelError.invalidArgument("--completions must be between 0 and 100 (got \(completionPrompts))")
         }

@@ -23,6 +23,9 @@ public final class PruningRun {
     public var compaction = true
     /// Where statistics are looked up before collecting and stored after (off when nil).
     public var statisticsCache: StatisticsCache?
+    /// A command that computes a phase's shards elsewhere (`--executor`): called as `COMMAND PLAN.json`
+    /// (`ShardPlan`), it must leave every task's output file. Nil: every shard runs in this process.
+    public var executor: String?
     private var compactedFor: PrunedNeurons?
     /// SHA-256 of the model's files as run.json records them, by file name.
     private var modelFileHashes: [String: String] = [:]
@@ -129,6 +132,7 @@ public final class PruningRun {
             afterStep?(next)
         }
         try save()
+        try? FileManager.default.removeItem(atPath: folder + "/" + ShardPlan.folderName)
         expand()
         try writeCompletions(step: history.steps.last?.step ?? 0)
         log("exporting the pruned checkpoint to \(folder)/model ...")
@@ -228,9 +232,10 @@ public final class PruningRun {
     func statistics() throws -> (Statistics, Statistics) {
         if !config.recollect, let fixed = fixedStatistics { return fixed }
         let bar = ProgressBar(label: "collect", total: workload.collectionSize, enabled: showProgress && isatty(2) != 0)
-        let request = CollectionRequest(
+        var request = CollectionRequest(
             mask: mask, compacted: compaction, cache: statisticsCache,
             prepareForward: { [unowned self] in prepareForward() }, log: log)
+        request.shards = try shardRunner()
         let result = (
             try workload.collect(.forget, request) { bar.advance($0) }, try workload.collect(.retain, request) { bar.advance($0) }
         )
@@ -288,7 +293,8 @@ public final class PruningRun {
         let bar = ProgressBar(label: "evaluate", total: workload.evaluationSize, enabled: showProgress && isatty(2) != 0)
         defer { bar.finish() }
         var out: [String: Metrics] = [:]
-        for role in DataRole.allCases { out[role.rawValue] = try workload.evaluate(role) { bar.advance($0) } }
+        let shards = try shardRunner()
+        for role in DataRole.allCases { out[role.rawValue] = try workload.evaluate(role, shards: shards) { bar.advance($0) } }
         return out
     }
 

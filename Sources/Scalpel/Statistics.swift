@@ -107,6 +107,11 @@ public struct Statistics: Sendable, Equatable {
         try attn.merge(other.attn)
     }
 
+    /// Adds sums of the same model (shapes known equal).
+    mutating func add(_ other: Statistics) {
+        do { try merge(other) } catch { preconditionFailure("statistics of one model have one shape: \(error)") }
+    }
+
     /// Tensors `ff.count` ([L]), `ff.sum`, `ff.sum_abs`, `ff.sum_sqrt`, `ff.sum_sq`, `ff.count_pos`
     /// ([L, dFF]) and the same under `attn.` ([L, heads, dHead]), all F64.
     public func records() -> [TensorRecord] {
@@ -279,13 +284,25 @@ public final class StatisticsCollector: ActivationProbe {
 }
 
 extension StatisticsCollector {
-    /// Statistics over the input positions of the selection's predictions (METHOD.md §6), without the LM head.
+    /// Statistics over the input positions of the selection's predictions (METHOD.md §6), without
+    /// the LM head: each shard's sums from zero (`collectShard`), added in shard order.
     public static func collect(
-        _ model: LanguageModel, _ selection: WindowSelection, batchTokens: Int = 4096,
+        _ model: LanguageModel, _ selection: WindowSelection, batchTokens: Int = 4096, shardTokens: Int = Shards.defaultTokens,
         progress: ((Int) -> Void)? = nil
     ) -> Statistics {
+        var total = Statistics(shape: model.shape)
+        for shard in Shards.cut(selection.windows, tokens: shardTokens) {
+            total.add(collectShard(model, Array(selection.windows[shard]), batchTokens: batchTokens, progress: progress))
+        }
+        return total
+    }
+
+    /// Statistics of one shard's windows, from zero.
+    public static func collectShard(
+        _ model: LanguageModel, _ windows: [Window], batchTokens: Int = 4096, progress: ((Int) -> Void)? = nil
+    ) -> Statistics {
         let collector = StatisticsCollector(shape: model.shape)
-        for batch in Batches.pack(selection.windows, maxTokens: batchTokens) {
+        for batch in Batches.pack(windows, maxTokens: batchTokens) {
             var rows: [Range<Int>] = []
             var base = 0
             for w in batch {

@@ -3,7 +3,7 @@ import ScalpelCore
 import ScalpelModels
 
 /// The two data sets of a pruning run.
-public enum DataRole: String, CaseIterable, Sendable {
+public enum DataRole: String, CaseIterable, Sendable, Codable {
     case forget, retain
 }
 
@@ -28,7 +28,12 @@ struct CollectionRequest {
     let cache: StatisticsCache?
     let prepareForward: () -> Void
     let log: (String) -> Void
+    /// Where the shards run when not in this process (`scalpel prune --executor`).
+    var shards: ShardRunner? = nil
 }
+
+/// Runs `count` shards of `kind` for `role` outside this process and returns their output files, in shard order.
+typealias ShardRunner = (_ kind: ShardKind, _ role: DataRole, _ count: Int) throws -> [String]
 
 /// What a pruning run measures, for one kind of model: the collection and evaluation portions
 /// of forget and retain (METHOD.md §6), and how to collect statistics and metrics on them.
@@ -39,7 +44,7 @@ protocol Workload: AnyObject {
     /// Statistics of `role`'s collection portion on the model as it is, pruned neurons set to their replacement value.
     func collect(_ role: DataRole, _ request: CollectionRequest, progress: @escaping (Int) -> Void) throws -> Statistics
     /// Metrics of `role`'s evaluation portion.
-    func evaluate(_ role: DataRole, progress: @escaping (Int) -> Void) throws -> Metrics
+    func evaluate(_ role: DataRole, shards: ShardRunner?, progress: @escaping (Int) -> Void) throws -> Metrics
 }
 
 enum Workloads {
@@ -59,6 +64,7 @@ enum Workloads {
 final class TextWorkload: Workload {
     let model: LanguageModel
     let batchTokens: Int
+    let shardTokens: Int
     /// (collection portion, evaluation portion) of each role
     let portions: PerRole<(collect: WindowSelection, evaluate: WindowSelection)>
 
@@ -66,6 +72,7 @@ final class TextWorkload: Workload {
         try loaded.requireHead()
         model = try loaded.requireLanguageModel()
         batchTokens = config.batchTokens
+        shardTokens = config.shardSize
         let tokenizer = try loaded.requireTokenizer()
         let shape = model.shape
         let context = try ContextLength.resolve(config.context, shape: shape)
@@ -101,8 +108,17 @@ final class TextWorkload: Workload {
             case .miss: break
             }
         }
-        request.prepareForward()
-        var s = StatisticsCollector.collect(model, selection, batchTokens: batchTokens, progress: progress)
+        var s: Statistics
+        if let runner = request.shards {
+            s = Statistics(shape: model.shape)
+            for file in try runner(.collect, role, shardCount(.collect, role)) {
+                try s.merge(try Statistics(path: file))
+            }
+            progress(selection.tokenCount)
+        } else {
+            request.prepareForward()
+            s = StatisticsCollector.collect(model, selection, batchTokens: batchTokens, shardTokens: shardTokens, progress: progress)
+        }
         try s.validate("\(selection.path) (data set \(selection.dataSet)) statistics")
         s.setPruned(request.mask)
         if let key, let cache = request.cache {
@@ -112,8 +128,47 @@ final class TextWorkload: Workload {
         return s
     }
 
-    func evaluate(_ role: DataRole, progress: @escaping (Int) -> Void) throws -> Metrics {
-        try Evaluator(model: model, batchTokens: batchTokens).evaluate(portion(role).evaluate, progress: progress)
+    func evaluate(_ role: DataRole, shards: ShardRunner?, progress: @escaping (Int) -> Void) throws -> Metrics {
+        guard let shards else {
+            return try Evaluator(model: model, batchTokens: batchTokens).evaluate(
+                portion(role).evaluate, shardTokens: shardTokens, progress: progress)
+        }
+        var total = MetricSums()
+        for file in try shards(.evaluate, role, shardCount(.evaluate, role)) {
+            do {
+                total.add(try JSONDecoder().decode(MetricSums.self, from: InputFile.read(file, limit: 1 << 20)))
+            } catch let e as ScalpelError { throw e } catch {
+                throw ScalpelError.invalidFile(path: file, reason: "not a shard's evaluation sums (\(error))")
+            }
+        }
+        progress(portion(role).evaluate.tokenCount)
+        return total.metrics
+    }
+
+    /// The number of shards of `role`'s collection or evaluation portion.
+    func shardCount(_ kind: ShardKind, _ role: DataRole) -> Int {
+        Shards.cut(kind == .collect ? portion(role).collect.windows : portion(role).evaluate.windows, tokens: shardTokens).count
+    }
+
+    /// Computes shard `index` of `kind` for `role` on the model as it is, into `output`
+    /// (collection: statistics safetensors, before pruned neurons are set; evaluation: the sums as JSON).
+    func runShard(_ kind: ShardKind, _ role: DataRole, index: Int, output: String) throws {
+        let selection = kind == .collect ? portion(role).collect : portion(role).evaluate
+        let shards = Shards.cut(selection.windows, tokens: shardTokens)
+        guard shards.indices.contains(index) else {
+            throw ScalpelError.invalidArgument(
+                "shard \(index) of \(role.rawValue) \(kind.rawValue) does not exist (\(shards.count) shards)")
+        }
+        switch kind {
+        case .collect:
+            let s = StatisticsCollector.collectShard(model, Array(selection.windows[shards[index]]), batchTokens: batchTokens)
+            try s.write(to: output, metadata: ["format": "scalpel-statistics", "shard": "\(role.rawValue) \(index)"])
+        case .evaluate:
+            let sums = try Evaluator(model: model, batchTokens: batchTokens).evaluateShard(selection, windows: shards[index])
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            try writeAtomically(try encoder.encode(sums), to: output)
+        }
     }
 }
 
@@ -161,7 +216,7 @@ final class ImageWorkload: Workload {
         return s
     }
 
-    func evaluate(_ role: DataRole, progress: @escaping (Int) -> Void) throws -> Metrics {
+    func evaluate(_ role: DataRole, shards: ShardRunner?, progress: @escaping (Int) -> Void) throws -> Metrics {
         try evaluator.evaluate(portion(role).evaluate, progress: progress)
     }
 }

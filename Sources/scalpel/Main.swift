@@ -56,6 +56,6 @@ struct ScalpelCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "scalpel",
         abstract: "Selective pruning: remove a capability from a transformer, keep the rest.",
-        subcommands: [Eval.self, Logits.self, Generate.self, Collect.self, Prune.self, Report.self, Demo.self, Sgemm.self]
+        subcommands: [Eval.self, Logits.self, Generate.self, Collect.self, Prune.self, Shard.self, Report.self, Demo.self, Sgemm.self]
     )
 }

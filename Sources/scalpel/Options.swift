@@ -132,6 +132,10 @@ struct MethodOptions: ParsableArguments {
     @Option(name: .customLong("batch-tokens"), parsing: .unconditional, help: "Tokens per forward batch.")
     var batchTokens: Int = 4096
     @Option(
+        name: .customLong("shard-tokens"), parsing: .unconditional,
+        help: "Tokens per shard: collection and evaluation are summed shard by shard (the unit an --executor distributes).")
+    var shardTokens: Int = Shards.defaultTokens
+    @Option(
         name: .customLong("forget-classes"),
         help:
             "Image classifiers: the classes (sub-folders) to forget, comma-separated. With one folder for --forget and --retain, retain is the other classes."
@@ -167,7 +171,7 @@ struct MethodOptions: ParsableArguments {
         c.ffEps = ffEps; c.attnEps = attnEps; c.attnSelection = attnHeads ?? .neuron; c.offset = offset
         c.steps = steps; c.collectTokens = collectTokens; c.evalTokens = evalTokens; c.context = context
         c.recollect = !noRecollect; c.seed = seed; c.stopForgetDrop = stopForgetDrop; c.maxRetainDrop = maxRetainDrop
-        c.batchTokens = batchTokens; c.textField = textData.textField; c.extensions = textData.extensions
+        c.batchTokens = batchTokens; c.shardTokens = shardTokens; c.textField = textData.textField; c.extensions = textData.extensions
         c.forgetClasses = forgetClasses.map { $0.split(separator: ",").map(String.init) }
         c.retainClasses = retainClasses.map { $0.split(separator: ",").map(String.init) }
         c.completions = completions; c.completionTokens = completionTokens

@@ -28,6 +28,11 @@ struct Prune: ParsableCommand {
         help:
             "Run the full-size model every step instead of taking pruned FF neurons and heads out of the matmuls (same results up to float summation order; slower)."
     ) var noCompact = false
+    @Option(
+        help: ArgumentHelp(
+            "Compute each step's collection and evaluation shards with this command (called as COMMAND PLAN.json; "
+                + "`scalpel shard PLAN.json` computes them); results are identical to computing them here."))
+    var executor: String?
     @OptionGroup var precision: PrecisionOptions
     @OptionGroup var threading: ThreadOptions
     @Option(help: "The run folder to create.") var out: String?
@@ -50,6 +55,7 @@ struct Prune: ParsableCommand {
             run = try PruningRun(config: c, folder: out, command: CommandLine.arguments)
         }
         run.compaction = !noCompact
+        run.executor = executor
         if let statsCache {
             run.statisticsCache = try StatisticsCache(folder: statsCache, checkpoint: run.checkpointDigest(), dtype: run.config.precision)
         }
