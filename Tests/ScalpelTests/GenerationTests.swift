@@ -135,12 +135,7 @@ struct GenerateCommandTests {
         try Data("{\"prompt\": \"def add(a, b):\"}\n\"The old man\"\n\n".utf8).write(to: URL(fileURLWithPath: prompts))
         let run = dir + "/run"
         let pruned = try TestSupport.run(
-            exe,
-            [
-                "prune", "--model", model, "--forget", TestSupport.fixture("data/code/docs.jsonl"), "--retain",
-                TestSupport.fixture("data/prose"), "--collect-tokens", "80", "--eval-tokens", "60", "--context", "32",
-                "--ff-frac", "0.2", "--attn-frac", "0.1", "--steps", "2", "--out", run,
-            ])
+            exe, TestSupport.fixturePruneArguments(model: model, out: run) + ["--ff-frac", "0.2", "--attn-frac", "0.1", "--steps", "2"])
         #expect(pruned.status == 0, "\(pruned.stderr)")
         func generate(_ extra: [String], _ out: String) throws -> [[String: Any]] {
             let r = try TestSupport.run(exe, ["generate", "--prompts", prompts, "--max-new-tokens", "12", "--json", out] + extra)
@@ -184,10 +179,8 @@ struct RunCompletionsTests {
         let model = TestSupport.fixture("models/llama-gqa")
         let r = try TestSupport.run(
             exe,
-            [
-                "prune", "--model", model, "--forget", TestSupport.fixture("data/code/docs.jsonl"), "--retain",
-                TestSupport.fixture("data/prose"), "--collect-tokens", "80", "--eval-tokens", "60", "--context", "32",
-                "--ff-frac", "0.2", "--steps", "2", "--completions", "2", "--completion-tokens", "12", "--out", run,
+            TestSupport.fixturePruneArguments(model: model, out: run) + [
+                "--ff-frac", "0.2", "--steps", "2", "--completions", "2", "--completion-tokens", "12",
             ])
         #expect(r.status == 0, "\(r.stderr)")
         let completions = try #require(try Completions.load(folder: run))
@@ -214,12 +207,7 @@ struct RunCompletionsTests {
         // --completions 0: no file, no section
         let none = dir + "/none"
         let r0 = try TestSupport.run(
-            exe,
-            [
-                "prune", "--model", model, "--forget", TestSupport.fixture("data/code/docs.jsonl"), "--retain",
-                TestSupport.fixture("data/prose"), "--collect-tokens", "80", "--eval-tokens", "60", "--context", "32",
-                "--ff-frac", "0.2", "--steps", "1", "--completions", "0", "--out", none,
-            ])
+            exe, TestSupport.fixturePruneArguments(model: model, out: none) + ["--ff-frac", "0.2", "--steps", "1", "--completions", "0"])
         #expect(r0.status == 0, "\(r0.stderr)")
         #expect(!FileManager.default.fileExists(atPath: none + "/" + Completions.fileName))
     }

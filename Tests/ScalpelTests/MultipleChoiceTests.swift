@@ -64,12 +64,7 @@ struct MultipleChoiceCommandTests {
 
     func prune(_ out: String, _ extra: [String]) throws -> TestSupport.Output {
         try TestSupport.run(
-            exe,
-            [
-                "prune", "--model", model, "--forget", TestSupport.fixture("data/code/docs.jsonl"), "--retain",
-                TestSupport.fixture("data/prose"), "--collect-tokens", "80", "--eval-tokens", "60", "--context", "32",
-                "--ff-frac", "0.2", "--completions", "0", "--out", out,
-            ] + extra)
+            exe, TestSupport.fixturePruneArguments(model: model, out: out) + ["--ff-frac", "0.2", "--completions", "0"] + extra)
     }
 
     @Test("eval --json holds lm_eval's numbers; prune records acc per step, the last equal to eval on the exported model")

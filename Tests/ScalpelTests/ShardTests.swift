@@ -14,10 +14,8 @@ struct ShardTests {
     func prune(_ out: String, model: String, _ extra: [String]) throws -> TestSupport.Output {
         try TestSupport.run(
             exe,
-            [
-                "prune", "--model", model, "--forget", TestSupport.fixture("data/code/docs.jsonl"), "--retain",
-                TestSupport.fixture("data/prose"), "--collect-tokens", "96", "--eval-tokens", "72", "--context", "16",
-                "--ff-frac", "0.05", "--attn-frac", "0.03", "--steps", "3", "--shard-tokens", "40", "--completions", "0", "--out", out,
+            TestSupport.fixturePruneArguments(model: model, out: out, collect: 96, evaluate: 72, context: 16) + [
+                "--ff-frac", "0.05", "--attn-frac", "0.03", "--steps", "3", "--shard-tokens", "40", "--completions", "0",
             ] + extra)
     }
 

@@ -99,4 +99,15 @@ public enum TestSupport {
         }
         return nil
     }
+
+    /// `scalpel prune` arguments for a fixture model on the small text fixtures (forget: code,
+    /// retain: prose), with the run folder `out`; add the method's options after them.
+    public static func fixturePruneArguments(
+        model: String, out: String, collect: Int = 80, evaluate: Int = 60, context: Int = 32
+    ) -> [String] {
+        [
+            "prune", "--model", model, "--forget", fixture("data/code/docs.jsonl"), "--retain", fixture("data/prose"),
+            "--collect-tokens", String(collect), "--eval-tokens", String(evaluate), "--context", String(context), "--out", out,
+        ]
+    }
 }
