@@ -146,7 +146,7 @@ public enum RunReport {
             .headline { font-size: 18px; background: #f4f6fa; padding: 10px 14px; border-radius: 6px; }
             table { border-collapse: collapse; font-size: 13px; margin-top: 12px; } td, th { border-bottom: 1px solid #ddd; padding: 4px 8px; text-align: right; }
             th { background: #f4f6fa; } svg { display: block; margin: 18px 0; }
-            table.samples td.text { text-align: left; vertical-align: top; width: 31%; } table.samples pre { white-space: pre-wrap; margin: 0; font-size: 12px; }
+            table.samples td.text, table.samples th { text-align: left; vertical-align: top; width: 31%; } table.samples pre { white-space: pre-wrap; margin: 0; font-size: 12px; }
             td.role { vertical-align: top; font-weight: 600; } td.forget { color: #d62728; } td.retain { color: #1f77b4; }
             </style></head><body>
             <h1>Selective pruning: \(escape(c.model))</h1>
