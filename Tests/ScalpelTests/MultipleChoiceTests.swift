@@ -32,6 +32,32 @@ struct MultipleChoiceTests {
         #expect(scores.accNorm == expected["acc_norm"] as? Double)
     }
 
+    @Test(
+        "Tools/data/mc_convert.py writes the contexts and continuations lm_eval renders from the mmlu templates",
+        .enabled(if: TestSupport.python(with: ["json"]) != nil, "needs python3"))
+    func converter() throws {
+        let rendered = try InputFile.jsonObject(TestSupport.fixture("mc/rendered.json"))
+        let dir = TestSupport.temporaryFolder()
+        for form in ["letters", "cloze"] {
+            let out = dir + "/\(form).jsonl"
+            let r = try TestSupport.run(
+                "/usr/bin/env",
+                [
+                    "python3", TestSupport.root + "/Tools/data/mc_convert.py", TestSupport.root + "/docs/examples/mc/python.json", out,
+                    "--format", form,
+                ])
+            #expect(r.status == 0, "\(r.stderr)")
+            let expected = try #require(rendered[form] as? [[String: Any]])
+            let set = try MultipleChoiceSet(argument: out)
+            #expect(set.items.count == expected.count && expected.count == 16)
+            for (item, e) in zip(set.items, expected) {
+                #expect(item.context == e["context"] as? String)
+                #expect(item.choices == e["choices"] as? [String])
+                #expect(item.answer == ((e["answer"] as? NSNumber)?.intValue ?? Int(e["answer"] as? String ?? "")))
+            }
+        }
+    }
+
     @Test("malformed lines are errors naming the file and line")
     func malformed() throws {
         let dir = TestSupport.temporaryFolder()
