@@ -110,17 +110,7 @@ struct BF16RunTests {
                 "--retain", TestSupport.fixture("data/prose"), "--collect-tokens", "80", "--eval-tokens", "60", "--context", "32",
                 "--ff-frac", "0.01", "--attn-frac", "0", "--dtype", "bf16", "--steps", "40", "--out", cut,
             ])
-        let deadline = Date().addingTimeInterval(120)
-        while Date() < deadline {
-            if let d = FileManager.default.contents(atPath: cut + "/history.json"),
-                String(decoding: d, as: UTF8.self).contains("\"step\" : 2")
-            {
-                break
-            }
-            usleep(500)
-        }
-        kill(p.processIdentifier, SIGKILL)
-        p.waitUntilExit()
+        TestSupport.killAfterStep(2, of: cut, p)
         let resumed = try TestSupport.run(exe, ["prune", "--resume", cut])
         #expect(resumed.status == 0, "\(resumed.stderr)")
         #expect(try bytes(tmp + "/whole/masks.safetensors") == (try bytes(cut + "/masks.safetensors")))

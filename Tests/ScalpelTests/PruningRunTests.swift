@@ -85,17 +85,7 @@ struct PruningRunTests {
         #expect(try prune(whole, extra: extra).status == 0)
         let p = try TestSupport.launch(exe, arguments(out: cut, extra: extra))
         // SIGKILL as soon as step 2 is committed (history.json is the commit point)
-        let deadline = Date().addingTimeInterval(120)
-        while Date() < deadline {
-            if let d = FileManager.default.contents(atPath: cut + "/history.json"),
-                String(decoding: d, as: UTF8.self).contains("\"step\" : 2")
-            {
-                break
-            }
-            usleep(500)
-        }
-        kill(p.processIdentifier, SIGKILL)
-        p.waitUntilExit()
+        TestSupport.killAfterStep(2, of: cut, p)
         #expect(p.terminationReason == .uncaughtSignal)
         #expect(!FileManager.default.fileExists(atPath: cut + "/model"))
         let resumed = try TestSupport.run(exe, ["prune", "--resume", cut])

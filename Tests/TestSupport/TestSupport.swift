@@ -110,4 +110,20 @@ public enum TestSupport {
             "--collect-tokens", String(collect), "--eval-tokens", String(evaluate), "--context", String(context), "--out", out,
         ]
     }
+
+    /// Waits (at most `timeout` seconds) until the run in `folder` has committed step `step`
+    /// (history.json is the commit point), then kills the process running it with SIGKILL.
+    public static func killAfterStep(_ step: Int, of folder: String, _ process: Process, timeout: TimeInterval = 120) {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if let d = FileManager.default.contents(atPath: folder + "/history.json"),
+                String(decoding: d, as: UTF8.self).contains("\"step\" : \(step)")
+            {
+                break
+            }
+            usleep(500)
+        }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
 }
