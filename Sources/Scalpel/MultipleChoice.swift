@@ -82,8 +82,12 @@ public struct MultipleChoiceEvaluator {
     /// Tokens per forward batch.
     public var batchTokens: Int
 
+    /// The prefix token's text (`tok_encode` adds no special tokens to a text that starts with it).
+    let prefixText: String
+
     public init(model: LanguageModel, tokenizer: Tokenizer, prefixToken: Int, batchTokens: Int = 4096) {
         self.model = model; self.tokenizer = tokenizer; self.prefixToken = prefixToken; self.batchTokens = batchTokens
+        prefixText = tokenizer.decode([prefixToken])
     }
 
     /// The prefix token of a model: `bos_token_id` of its configuration, else `eos_token_id` (the first of a list), else 0.
@@ -94,8 +98,7 @@ public struct MultipleChoiceEvaluator {
 
     /// `tok_encode`: the tokenizer's default special tokens, unless the text starts with the prefix token's text.
     func encode(_ text: String) throws -> [Int] {
-        let prefix = tokenizer.decode([prefixToken])
-        return try tokenizer.encode(text, addSpecialTokens: prefix.isEmpty || !text.hasPrefix(prefix))
+        try tokenizer.encode(text, addSpecialTokens: prefixText.isEmpty || !text.hasPrefix(prefixText))
     }
 
     /// Python's `str.isspace` for one character.
@@ -158,7 +161,6 @@ public struct MultipleChoiceEvaluator {
         var loglikelihoods = set.items.map { [Double](repeating: 0, count: $0.choices.count) }
         // batches of whole requests; the LM head runs only on the continuation's positions
         var start = 0
-        var itemsDone = 0
         while start < requests.count {
             var end = start, tokens = 0
             while end < requests.count && (end == start || tokens + requests[end].input.count <= batchTokens) {
@@ -187,12 +189,10 @@ public struct MultipleChoiceEvaluator {
                 }
                 loglikelihoods[requests[r.request].item][requests[r.request].choice] -= loss
             }
-            let done = Set(batch.map(\.item)).count
-            itemsDone += done
-            progress?(done)
+            // an item is done with the batch that holds its last choice
+            progress?(batch.filter { $0.choice == set.items[$0.item].choices.count - 1 }.count)
             start = end
         }
-        _ = itemsDone
         var acc = 0, accNorm = 0
         for (i, item) in set.items.enumerated() {
             let ll = loglikelihoods[i]

@@ -56,12 +56,12 @@ public struct ShardPlan: Codable, Sendable {
             throw ScalpelError.invalidArgument("task \(i) does not exist (the plan has \(tasks.count))")
         }
         let loaded = try ModelRegistry.load(config.model, dtype: config.precision)
-        let mask = try Mask(path: masks, shape: loaded.network.shape)
-        Pruner.replay(mask, onto: loaded.network)
-        if compact && mask.lastStep > 0 { loaded.network.compact(mask.prunedNeurons) }
         guard loaded.imageClassifier == nil else {
             throw ScalpelError.invalidArgument("shards are for text data sets; image runs compute every step in one process")
         }
+        let mask = try Mask(path: masks, shape: loaded.network.shape)
+        Pruner.replay(mask, onto: loaded.network)
+        if compact && mask.lastStep > 0 { loaded.network.compact(mask.prunedNeurons) }
         let workload = try TextWorkload(config, loaded)
         for i in chosen {
             let t = tasks[i]

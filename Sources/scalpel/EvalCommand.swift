@@ -67,12 +67,20 @@ struct Eval: ParsableCommand {
             try OutputPath.check(
                 json, option: "--json", inputs: [modelOptions.model] + (data + mc).map { DataSet(argument: $0).path })
         }
+        // the multiple-choice files are read before the model: a bad one fails before any work
+        let choiceSets = try mc.map { try MultipleChoiceSet(argument: $0) }
+        guard Set(choiceSets.map(\.name)).count == choiceSets.count else {
+            throw ScalpelError.invalidArgument("two --mc sets share a name; name them with NAME=FILE")
+        }
         let loaded = try modelOptions.load()
         if let classifier = loaded.imageClassifier {
             guard mc.isEmpty else { throw ScalpelError.invalidArgument("--mc needs a causal language model, not an image classifier") }
             return try evaluateImages(classifier, loaded)
         }
         try loaded.requireHead()
+        if !choiceSets.isEmpty && loaded.model.task != .causal {
+            throw ScalpelError.invalidArgument("--mc scores continuations: it needs a causal language model")
+        }
         let tokenizer = try loaded.requireTokenizer()
         let context = try ContextLength.resolve(self.context, shape: loaded.model.shape)
         let sets = data.map(textData.dataSet)
@@ -101,7 +109,7 @@ struct Eval: ParsableCommand {
                         set.name, selection.tokenCount, seconds, Double(selection.tokenCount) / seconds
                     ).utf8))
         }
-        let choices = try multipleChoice(loaded, tokenizer)
+        let choices = try multipleChoice(choiceSets, loaded, tokenizer)
         Profile.report()
         if !results.isEmpty { print(MetricsTable.render(results)) }
         if !choices.isEmpty {
@@ -129,15 +137,10 @@ struct Eval: ParsableCommand {
     }
 
     /// Scores of the --mc sets, in the order given.
-    func multipleChoice(_ loaded: LoadedModel, _ tokenizer: Tokenizer) throws -> [(String, MultipleChoiceScores)] {
-        guard !mc.isEmpty else { return [] }
-        guard loaded.model.task == .causal else {
-            throw ScalpelError.invalidArgument("--mc scores continuations: it needs a causal language model")
-        }
-        let sets = try mc.map { try MultipleChoiceSet(argument: $0) }
-        guard Set(sets.map(\.name)).count == sets.count else {
-            throw ScalpelError.invalidArgument("two --mc sets share a name; name them with NAME=FILE")
-        }
+    func multipleChoice(_ sets: [MultipleChoiceSet], _ loaded: LoadedModel, _ tokenizer: Tokenizer) throws -> [(
+        String, MultipleChoiceScores
+    )] {
+        guard !sets.isEmpty else { return [] }
         let evaluator = MultipleChoiceEvaluator(
             model: loaded.model, tokenizer: tokenizer, prefixToken: MultipleChoiceEvaluator.prefixToken(config: loaded.model.configJSON),
             batchTokens: batchTokens)
