@@ -164,7 +164,12 @@ public struct Hub {
         let fm = FileManager.default
         if !fm.fileExists(atPath: blob) {
             try fm.createDirectory(atPath: (blob as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-            try transfer(id, file: file, from: location, to: blob, size: size, http: http)
+            // one writer per blob, across processes and with huggingface_hub (its .locks/ file, flock)
+            let lock = try cache.lockBlob(id.repo, etag: etag)
+            defer { close(lock) }
+            if !fm.fileExists(atPath: blob) {
+                try transfer(id, file: file, from: location, to: blob, size: size, http: http)
+            }
         }
         try cache.link(id.repo, commit: commit, file: file, etag: etag)
     }

@@ -117,8 +117,33 @@ public struct HubCache: Sendable {
         let depth = file.split(separator: "/").count - 1
         let target = String(repeating: "../", count: depth + 2) + "blobs/" + etag
         if (try? fm.destinationOfSymbolicLink(atPath: path)) == target { return }
-        try? fm.removeItem(atPath: path)
-        try fm.createSymbolicLink(atPath: path, withDestinationPath: target)
+        // made beside and renamed over: another process linking the same file at the same time is harmless
+        let temporary = path + ".\(getpid()).link"
+        try? fm.removeItem(atPath: temporary)
+        try fm.createSymbolicLink(atPath: temporary, withDestinationPath: target)
+        guard rename(temporary, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            try? fm.removeItem(atPath: temporary)
+            throw ScalpelError.invalidFile(path: path, reason: "cannot be linked to \(target) (\(reason))")
+        }
+    }
+
+    /// Holds `.locks/models--ORG--NAME/ETAG.lock` exclusively (flock, as huggingface_hub's
+    /// filelock does), waiting for another process that holds it; close the descriptor to release.
+    func lockBlob(_ repo: String, etag: String) throws -> Int32 {
+        let folder = (root as NSString).appendingPathComponent(".locks/" + (self.folder(repo) as NSString).lastPathComponent)
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let path = folder + "/" + etag + ".lock"
+        let fd = open(path, O_RDWR | O_CREAT, 0o644)
+        guard fd >= 0 else { throw ScalpelError.invalidFile(path: path, reason: "cannot be created (\(String(cString: strerror(errno))))") }
+        while flock(fd, LOCK_EX) != 0 {
+            guard errno == EINTR else {
+                let reason = String(cString: strerror(errno))
+                close(fd)
+                throw ScalpelError.invalidFile(path: path, reason: "cannot be locked (\(reason))")
+            }
+        }
+        return fd
     }
 
     func blob(_ repo: String, etag: String) -> String {

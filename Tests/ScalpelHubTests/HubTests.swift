@@ -167,6 +167,28 @@ struct HubTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: blobs).allSatisfy { !$0.hasSuffix(".incomplete") })
     }
 
+    @Test("two processes fetching into one cache at once both succeed, with whole files (one writer per blob)")
+    func concurrentFetches() throws {
+        let server = try HubServer(folder: fixture, repo: repo)
+        let cache = TestSupport.temporaryFolder() + "/hub"
+        let env = ProcessInfo.processInfo.environment.merging(["HF_ENDPOINT": server.endpoint, "HF_HUB_CACHE": cache]) { $1 }
+        let processes = try (0..<3).map { _ -> Process in
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: exe)
+            p.arguments = ["generate", "--model", repo, "--prompt", "def f(x):", "--max-new-tokens", "6"]
+            p.environment = env
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            return p
+        }
+        for p in processes { p.waitUntilExit() }
+        #expect(processes.allSatisfy { $0.terminationStatus == 0 })
+        let snapshot = cache + "/models--test-org--tiny-llama/snapshots/" + server.commit
+        #expect(bytes(snapshot + "/model.safetensors") == bytes(fixture + "/model.safetensors"))
+        #expect(FileManager.default.fileExists(atPath: cache + "/.locks/models--test-org--tiny-llama"))
+    }
+
     @Test("gated (401/403), missing (404) and offline-and-not-cached are one line each; HF_TOKEN is sent as a bearer token")
     func failures() throws {
         let server = try HubServer(folder: fixture, repo: repo, token: "hf_secret")
