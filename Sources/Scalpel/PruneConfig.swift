@@ -50,6 +50,9 @@ public struct PruneConfig: Codable, Sendable, Equatable {
     /// Image classifiers: the classes (sub-folders) to forget, and to retain (default: all others).
     public var forgetClasses: [String]? = nil
     public var retainClasses: [String]? = nil
+    /// Image classifiers: evaluate on this ImageFolder (e.g. the test split; the same class
+    /// selection) instead of on the images after the collection portion. Needs `forgetClasses`.
+    public var evalFolder: String? = nil
     /// What the model's matrices are held and multiplied in (`--dtype`); runs written before
     /// the option existed have none and ran in Float32.
     public var dtype: DType? = nil
@@ -82,7 +85,7 @@ public struct PruneConfig: Codable, Sendable, Equatable {
         case context, recollect, seed, stopForgetDrop = "stop_forget_drop", maxRetainDrop = "max_retain_drop"
         case batchTokens = "batch_tokens", forgetClasses = "forget_classes", retainClasses = "retain_classes", dtype
         case completions, completionTokens = "completion_tokens", mc, forgetMeasure = "forget_measure"
-        case retainMeasure = "retain_measure", shardTokens = "shard_tokens"
+        case retainMeasure = "retain_measure", shardTokens = "shard_tokens", evalFolder = "eval_folder"
     }
 
     /// The per-step fraction, metric and eps of one kind of neuron (METHOD.md §3–§4).

@@ -53,8 +53,8 @@ enum Workloads {
         if let classifier = loaded.imageClassifier, let preprocessor = loaded.preprocessor {
             return try ImageWorkload(config, classifier: classifier, preprocessor: preprocessor)
         }
-        guard config.forgetClasses == nil && config.retainClasses == nil else {
-            throw ScalpelError.invalidArgument("--forget-classes and --retain-classes are for image classifiers")
+        guard config.forgetClasses == nil && config.retainClasses == nil && config.evalFolder == nil else {
+            throw ScalpelError.invalidArgument("--forget-classes, --retain-classes and --eval-folder are for image classifiers")
         }
         return try TextWorkload(config, loaded)
     }
@@ -183,19 +183,28 @@ final class ImageWorkload: Workload {
     init(_ config: PruneConfig, classifier: ImageClassifier, preprocessor: ImagePreprocessor) throws {
         model = classifier
         evaluator = ImageEvaluator(model: classifier, preprocessor: preprocessor)
-        let sameFolder = config.forget == config.retain
+        if config.evalFolder != nil && config.forgetClasses == nil {
+            throw ScalpelError.invalidArgument(
+                "--eval-folder needs --forget-classes (they say which of its classes are forget and which retain)")
+        }
+        let forgetClasses = config.forgetClasses.map(Set.init)
+        let retainClasses = config.retainClasses.map(Set.init)
+        // `path`'s images of `role`: the forget classes, or the retain classes (by default every class not
+        // forgotten, when forget and retain share a folder or the folder is the evaluation folder)
+        func folder(_ path: String, _ role: DataRole, shared: Bool) -> ImageFolder {
+            role == .forget
+                ? ImageFolder(path: path, classes: forgetClasses)
+                : ImageFolder(path: path, classes: retainClasses, excluding: shared && retainClasses == nil ? forgetClasses : nil)
+        }
         portions = try PerRole { role in
-            let folder =
-                role == .forget
-                ? ImageFolder(path: config.forget, classes: config.forgetClasses.map(Set.init))
-                // one folder for both: retain is every class not forgotten, unless named
-                : ImageFolder(
-                    path: config.retain, classes: config.retainClasses.map(Set.init),
-                    excluding: sameFolder && config.retainClasses == nil ? config.forgetClasses.map(Set.init) : nil)
-            return (
-                try folder.select(labels: classifier.labels, skip: 0, count: config.collectTokens),
-                try folder.select(labels: classifier.labels, skip: config.collectTokens, count: config.evalTokens)
-            )
+            let source = folder(role == .forget ? config.forget : config.retain, role, shared: config.forget == config.retain)
+            let collect = try source.select(labels: classifier.labels, skip: 0, count: config.collectTokens)
+            if let evalFolder = config.evalFolder {
+                let evaluate = try folder(evalFolder, role, shared: true).select(
+                    labels: classifier.labels, skip: 0, count: config.evalTokens)
+                return (collect, evaluate)
+            }
+            return (collect, try source.select(labels: classifier.labels, skip: config.collectTokens, count: config.evalTokens))
         }
     }
 

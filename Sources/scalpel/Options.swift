@@ -144,6 +144,12 @@ struct MethodOptions: ParsableArguments {
     @Option(name: .customLong("retain-classes"), help: "Image classifiers: the classes to retain, comma-separated.")
     var retainClasses: String?
     @Option(
+        name: .customLong("eval-folder"),
+        help:
+            "Image classifiers: evaluate on this ImageFolder (e.g. the test split), the same classes, instead of after the collection images."
+    )
+    var evalFolder: String?
+    @Option(
         parsing: .unconditional,
         help: "Prompts per data set (from the evaluation portions) whose greedy completions are written before and after pruning (0: none)."
     )
@@ -174,6 +180,7 @@ struct MethodOptions: ParsableArguments {
         c.batchTokens = batchTokens; c.shardTokens = shardTokens; c.textField = textData.textField; c.extensions = textData.extensions
         c.forgetClasses = forgetClasses.map { $0.split(separator: ",").map(String.init) }
         c.retainClasses = retainClasses.map { $0.split(separator: ",").map(String.init) }
+        c.evalFolder = evalFolder
         c.completions = completions; c.completionTokens = completionTokens
         c.mc = mc.isEmpty ? nil : mc; c.forgetMeasure = forgetMeasure; c.retainMeasure = retainMeasure
     }

@@ -89,4 +89,74 @@ struct ImageTests {
         let theirs = try SafetensorsFile(path: file).floatTensor("logits")
         #expect((0..<4).allSatisfy { abs(ours[$0] - theirs[$0]) < 1e-4 })
     }
+
+    @Test("--eval-folder: statistics from one folder, metrics from another (the same class selection); needs --forget-classes")
+    func evalFolder() throws {
+        // an evaluation folder holding only some of the images: bird has 2, the other classes 1 each
+        let eval = TestSupport.temporaryFolder() + "/test"
+        for (label, keep) in [("bird", ["bird0.png", "bird1.png"]), ("cat", ["cat0.png"]), ("dog", ["dog1.png"]), ("frog", ["frog0.png"])] {
+            try FileManager.default.createDirectory(atPath: eval + "/" + label, withIntermediateDirectories: true)
+            for name in keep {
+                try FileManager.default.copyItem(atPath: Self.folder + "/" + label + "/" + name, toPath: eval + "/" + label + "/" + name)
+            }
+        }
+        var config = PruneConfig(model: TestSupport.fixture("models/vit"), forget: Self.folder, retain: Self.folder)
+        config.forgetClasses = ["bird"]
+        config.evalFolder = eval
+        config.collectTokens = 3
+        config.evalTokens = 2
+        let workload = try Workloads.make(config, Self.loaded) as! ImageWorkload
+        #expect(workload.portions[.forget].collect.map(\.path).allSatisfy { $0.hasPrefix(Self.folder + "/bird/") })
+        #expect(workload.portions[.forget].collect.count == 3)
+        #expect(workload.portions[.forget].evaluate.map(\.path) == [eval + "/bird/bird0.png", eval + "/bird/bird1.png"])
+        // retain: every class but bird, round-robin in the evaluation folder
+        #expect(workload.portions[.retain].evaluate.map(\.path) == [eval + "/cat/cat0.png", eval + "/dog/dog1.png"])
+        // without the folder, evaluation takes the images after the collection portion
+        config.evalFolder = nil
+        config.collectTokens = 1
+        let plain = try Workloads.make(config, Self.loaded) as! ImageWorkload
+        #expect(
+            plain.portions[.forget].evaluate.isEmpty == false
+                && plain.portions[.forget].evaluate.allSatisfy { $0.path.hasPrefix(Self.folder) })
+        config.evalFolder = eval
+        config.forgetClasses = nil
+        config.retain = eval
+        #expect(throws: ScalpelError.self) { _ = try Workloads.make(config, Self.loaded) }
+        config.evalTokens = 3
+        config.forgetClasses = ["bird"]
+        config.retain = Self.folder
+        do { _ = try Workloads.make(config, Self.loaded); Issue.record("no error") } catch {
+            #expect("\(error)".contains("data set has 2 images, but images [0, 3) were asked for"), "\(error)")
+        }
+    }
+
+    @Test(
+        "scalpel eval on the 10,000 Fashion-MNIST test images: the committed ViT's accuracy (models/vit-fashion/README.md)",
+        .enabled(
+            if: TestSupport.scalpelExecutable != nil && FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist")
+                && TestSupport.python(with: ["PIL", "numpy", "torch"]) != nil,
+            "needs the scalpel executable, Debian's dataset-fashion-mnist and python3 with PIL"))
+    func fashionMNIST() throws {
+        let out = TestSupport.temporaryFolder()
+        let write = try TestSupport.run(
+            "/usr/bin/env", ["python3", TestSupport.root + "/Tools/data/fashion_mnist_folders.py", "--out", out, "--splits", "test"])
+        #expect(write.status == 0, "\(write.stderr)")
+        let r = try TestSupport.run(
+            TestSupport.scalpelExecutable!,
+            ["eval", "--model", TestSupport.root + "/models/vit-fashion", "--data", "test=" + out + "/test", "--json", out + "/m.json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/m.json"))) as! [String: Any]
+        let sets = json["datasets"] as? [String: [String: Any]] ?? [:]
+        let test = try #require(sets["test"], "\(json)")
+        #expect(test["predictions"] as? Int == 10_000)
+        // the card's PyTorch accuracy (after fp16 rounding), read from the training record
+        let training =
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: URL(fileURLWithPath: TestSupport.root + "/models/vit-fashion/training.json"))) as! [String: Any]
+        let pytorch = try #require(training["test_top1_f16"] as? Double)
+        let top1 = try #require(test["top1"] as? Double)
+        #expect(top1 >= 0.88, "top-1 \(top1)")
+        // Scalpel decodes the PNGs and computes in Float32 as PyTorch does: at most a few images may flip
+        #expect(abs(top1 - pytorch) <= 5e-4, "Scalpel \(top1) against PyTorch \(pytorch)")
+    }
 }

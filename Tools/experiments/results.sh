@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs every experiment behind docs/RESULTS.md and prints its tables.
-#   bash Tools/experiments/results.sh [pair|smollm2|relearn|all]     (default: all)
+#   bash Tools/experiments/results.sh [pair|smollm2|relearn|vit|mlm|neox|all]     (default: all)
 # Needs a release build, the dropout pair (models/pair, committed; retrain: python3 Tools/experiments/train_demo.py),
 # demo-data/ with demo-data/heldout/ (python3 Tools/experiments/train_demo.py --help) and, for smollm2, the GGUF
-# that Tools/setup/setup.sh --demo fetches. Finished runs are kept under runs/results/ and not repeated;
+# that Tools/setup/setup.sh --demo fetches. vit: models/vit-fashion (committed) and Debian's dataset-fashion-mnist;
+# mlm: models/mlm (committed); neox: models/pair-neox (python3 Tools/experiments/train_demo.py --arch neox). Finished runs are kept under runs/results/ and not repeated;
 # an interrupted run is resumed. Statistics are shared between runs through runs/results/stats-cache.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -62,6 +63,41 @@ fi
 if [ "$what" = relearn ] || [ "$what" = all ]; then
   for m in dropout no-dropout; do
     [ -f "$out/relearn-$m.json" ] || python3 Tools/experiments/relearn.py "$out/pair-$m-ff-abs-stop60" --json "$out/relearn-$m.json" | tee "$out/relearn-$m.log"
+  done
+fi
+
+if [ "$what" = vit ] || [ "$what" = all ]; then
+  # class unlearning: forget one class, retain the other nine; statistics on training images, measured on test images
+  [ -f demo-data/fashion-mnist/test/.complete ] || python3 Tools/data/fashion_mnist_folders.py
+  for c in trouser shirt bag; do
+    common=(--model models/vit-fashion --forget demo-data/fashion-mnist/train --retain demo-data/fashion-mnist/train
+            --forget-classes $c --eval-folder demo-data/fashion-mnist/test --collect-tokens 1000 --eval-tokens 1000 --steps 25)
+    run vit-$c-ff-abs "${common[@]}"
+    run vit-$c-ff-random "${common[@]}" --ff-metric random
+    run vit-$c-attn-abs "${common[@]}" --ff-frac 0 --attn-frac 0.02
+    [ -f "$out/vit-baselines/$c.json" ] || python3 Tools/experiments/unlearn_baselines.py --forget-class $c --out "$out/vit-baselines" > "$out/vit-baselines-$c.log"
+  done
+fi
+
+if [ "$what" = mlm ] || [ "$what" = all ]; then
+  # the masked LM: forget code, retain prose, on the pair's held-out documents (15% of tokens are predictions)
+  [ -d demo-data/heldout/code ] || python3 Tools/experiments/train_demo.py --heldout-only
+  common=(--model models/mlm --forget demo-data/heldout/code --retain demo-data/heldout/prose
+          --context 256 --collect-tokens 6144 --eval-tokens 6144 --steps 40)
+  run mlm-ff-abs "${common[@]}"
+  run mlm-ff-random "${common[@]}" --ff-metric random
+  run mlm-attn-abs "${common[@]}" --ff-frac 0 --attn-frac 0.02
+  run mlm-attn-random "${common[@]}" --ff-frac 0 --attn-frac 0.02 --attn-metric random
+fi
+
+if [ "$what" = neox ] || [ "$what" = all ]; then
+  [ -f models/pair-neox/dropout/model.safetensors ] || { echo "models/pair-neox is missing: python3 Tools/experiments/train_demo.py --arch neox" >&2; exit 1; }
+  for m in dropout no-dropout; do
+    common=(--model models/pair-neox/$m --forget demo-data/heldout/code --retain demo-data/heldout/prose
+            --context 256 --collect-tokens 8192 --eval-tokens 8192 --steps 40)
+    run neox-$m-ff-abs "${common[@]}"
+    run neox-$m-ff-random "${common[@]}" --ff-metric random
+    run neox-$m-attn-abs "${common[@]}" --ff-frac 0 --attn-frac 0.02
   done
 fi
 

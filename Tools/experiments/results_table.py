@@ -96,3 +96,63 @@ for m in ("dropout", "no-dropout"):
             x = r[who][key]
             print(f"| {who}, {name} | {100 * x['forget']['top1']:.2f}% | {100 * x['retain']['top1']:.2f}% |")
     print(f"\nFine-tuning on forget text recovers {100 * r['forget_gap_recovered']:.0f}% of the forget top-1 that pruning removed.\n")
+
+# the masked LM, beside the causal pair it shares data and tokenizer with
+table("Masked LM (RoBERTa architecture, dropout 0.1): forget code, retain prose (2% per step; masked-token top-1)", [
+    ("mlm-ff-abs", "FF, abs (selective)"),
+    ("mlm-ff-random", "FF, random"),
+    ("mlm-attn-abs", "attention neurons, abs"),
+    ("mlm-attn-random", "attention neurons, random"),
+], [1, 5, 10, 20, 40])
+
+for m in ("dropout", "no-dropout"):
+    label = "dropout 0.1" if m == "dropout" else "dropout 0.0"
+    table(f"GPT-NeoX pair, {label}: forget code, retain prose (2% per step)", [
+        (f"neox-{m}-ff-abs", "FF, abs (selective)"),
+        (f"neox-{m}-ff-random", "FF, random"),
+        (f"neox-{m}-attn-abs", "attention neurons, abs"),
+    ], [1, 5, 10, 20, 40])
+
+
+def image_table(classes):
+    """Class unlearning on the Fashion-MNIST ViT: ours (at Top1 Max Δ) against random pruning, fine-tuning and SSD."""
+    rows = []
+    for c in classes:
+        base = root / "vit-baselines" / f"{c}.json"
+        runs = [(f"vit-{c}-ff-abs", "selective pruning, FF (ours)"), (f"vit-{c}-attn-abs", "selective pruning, attention (ours)"),
+                (f"vit-{c}-ff-random", "random pruning, FF")]
+        hs = [(l, load(n)) for n, l in runs]
+        if not any(h for _, h in hs) and not base.exists():
+            continue
+        before = next((h["steps"][0]["metrics"] for _, h in hs if h), None)
+        if before:
+            rows.append(f"| {c} | before | {100 * before['forget']['top1']:.1f} | {100 * before['retain']['top1']:.1f} | – | – | – |")
+        for l, h in hs:
+            if not h or h.get("top1_max_delta") is None:
+                continue
+            md = h["top1_max_delta"]
+            s = at(h, md["step"])
+            frac = h["config"]["ff_frac"] or h["config"]["attn_frac"]
+            seconds = sum(t["phase_seconds"]["collect"] + t["phase_seconds"]["select_prune"]
+                          for t in h["steps"] if 0 < t["step"] <= md["step"])
+            rows.append(f"| {c} | {l} | {100 * s['metrics']['forget']['top1']:.1f} | {100 * s['metrics']['retain']['top1']:.1f} | "
+                        f"{md['value']:.1f} (step {md['step']}, {100 * frac * md['step']:.0f}% pruned) | {seconds:.0f} | "
+                        f"`{h['config'].get('ff_metric') if h['config']['ff_frac'] else h['config'].get('attn_metric')}` |")
+        if base.exists():
+            b = json.loads(base.read_text())
+            fb, rb = b["before"]["forget_top1"], b["before"]["retain_top1"]
+            for key, label in (("finetune", f"fine-tune on retain ({b['methods']['finetune']['steps']} steps)"),
+                               ("ssd", f"SSD (α {b['settings']['alpha']:g}, λ {b['settings']['lam']:g})")):
+                r = b["methods"][key]
+                delta = 100 * (1 - r["forget_top1"] / fb) - 100 * (1 - r["retain_top1"] / rb) if fb and rb else float("nan")
+                rows.append(f"| {c} | {label} | {r['forget_top1']:.1f} | {r['retain_top1']:.1f} | {delta:.1f} (Δ of drops) | "
+                            f"{r['seconds']:.0f} | – |")
+    if not rows:
+        return
+    print("### Fashion-MNIST ViT: forget one class, retain the other nine (test images)\n")
+    print("| class | method | forget top-1 % | retain top-1 % | Top1 Max Δ (where) | seconds | metric |")
+    print("| --- | --- | ---: | ---: | --- | ---: | --- |")
+    print("\n".join(rows) + "\n")
+
+
+image_table(["trouser", "shirt", "bag"])

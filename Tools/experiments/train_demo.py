@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
-"""Trains Scalpel's dropout pair: two small OPT models that differ only in dropout.
+"""Trains Scalpel's dropout pairs: two language models that differ only in dropout.
 
-    python3 Tools/experiments/train_demo.py                  # retrains both into models/pair/ (about 30 min on 2 cores)
+    python3 Tools/experiments/train_demo.py                  # retrains the OPT pair into models/pair/ (about 30 min on 2 cores)
     python3 Tools/experiments/train_demo.py --heldout-only   # only the held-out split the experiments use
+    python3 Tools/experiments/train_demo.py --arch neox      # the larger GPT-NeoX pair into models/pair-neox/ (see its README)
 
 Both models see the same prose (King James Bible + The Devil's Dictionary) and Python code (the
 standard library's top-level modules), built by Tools/setup/demo_data.sh, in the same order, from the
 same initial weights; one is trained with `dropout=0.1` (OPT's own setting), the other with
-`dropout=0.0`. Every tenth document of each set (sorted path order) is held out; the held-out
+`dropout=0.0`. `--arch neox` makes the pair GPT-NeoX models (Pythia's architecture: parallel
+residual, rotary positions on a quarter of each head, untied output) with `hidden_dropout` 0.1 / 0.0,
+and reuses the OPT pair's tokenizer (`--tokenizer`) so both pairs see identical token streams. Every tenth document of each set (sorted path order) is held out; the held-out
 documents are copied to demo-data/heldout/{prose,code}/ for the experiments in docs/RESULTS.md.
 
 Writes, under models/pair/:
@@ -32,7 +35,9 @@ from pathlib import Path
 
 import torch
 from tokenizers import Tokenizer, models, pre_tokenizers, decoders, trainers, processors
-from transformers import OPTConfig, OPTForCausalLM
+import hashlib
+
+from transformers import GPTNeoXConfig, GPTNeoXForCausalLM, OPTConfig, OPTForCausalLM
 
 ROOT = Path(__file__).resolve().parents[2]
 SPECIALS = ["<s>", "<pad>", "</s>", "<unk>"]  # OPT's ids 0..3; "</s>" (2) is the BOS OPT prepends
@@ -75,7 +80,18 @@ def windows(ids, ctx):
     return ids[: n * ctx].view(n, ctx)
 
 
+def model_class(args):
+    return GPTNeoXForCausalLM if args.arch == "neox" else OPTForCausalLM
+
+
 def make_config(args, dropout):
+    if args.arch == "neox":
+        return GPTNeoXConfig(
+            vocab_size=args.vocab, hidden_size=args.hidden, num_hidden_layers=args.layers,
+            intermediate_size=args.ffn, num_attention_heads=args.heads, max_position_embeddings=args.context,
+            rotary_pct=0.25, rotary_emb_base=10000, hidden_act="gelu", use_parallel_residual=True,
+            hidden_dropout=dropout, attention_dropout=0.0, classifier_dropout=0.0, tie_word_embeddings=False,
+            bos_token_id=2, eos_token_id=2, pad_token_id=1, layer_norm_eps=1e-5, torch_dtype="float16")
     return OPTConfig(
         vocab_size=args.vocab, hidden_size=args.hidden, num_hidden_layers=args.layers,
         ffn_dim=args.ffn, num_attention_heads=args.heads, max_position_embeddings=args.context,
@@ -101,7 +117,7 @@ def heldout_metrics(model, win, batch):
 
 def train_one(name, dropout, args, train_win, init_state, held):
     torch.manual_seed(args.seed)
-    model = OPTForCausalLM(make_config(args, dropout))
+    model = model_class(args)(make_config(args, dropout))
     model.load_state_dict(init_state)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.1)
     gen = torch.Generator().manual_seed(args.seed)   # same batch order for both models
@@ -140,7 +156,9 @@ def save(model, tok_path, out):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default=str(ROOT / "models" / "pair"))
+    ap.add_argument("--arch", choices=["opt", "neox"], default="opt")
+    ap.add_argument("--out", help="default: models/pair (opt), models/pair-neox (neox)")
+    ap.add_argument("--tokenizer", help="reuse this tokenizer.json instead of training one (default for neox: models/pair/tokenizer.json)")
     ap.add_argument("--data", default=str(ROOT / "demo-data"))
     ap.add_argument("--vocab", type=int, default=2048)
     ap.add_argument("--hidden", type=int, default=128)
@@ -159,6 +177,10 @@ def main():
     ap.add_argument("--only", choices=["dropout", "no-dropout"], help="internal: train one model and write its result")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.out is None:
+        args.out = str(ROOT / "models" / ("pair-neox" if args.arch == "neox" else "pair"))
+    if args.tokenizer is None and args.arch == "neox":
+        args.tokenizer = str(ROOT / "models" / "pair" / "tokenizer.json")
     out = Path(args.out)
     data = Path(args.data)
     if not (data / "prose").is_dir() or not (data / "code").is_dir():
@@ -181,13 +203,17 @@ def main():
             print(f"wrote {data / 'heldout'}: {len(prose_held)} prose and {len(code_held)} code documents")
             return
         random.seed(args.seed)
-        tok = train_tokenizer([t for _, t in prose_train + code_train], args.vocab)
-        tok.save(str(tok_path))
+        if args.tokenizer:
+            shutil.copy(args.tokenizer, tok_path)
+        else:
+            tok = train_tokenizer([t for _, t in prose_train + code_train], args.vocab)
+            tok.save(str(tok_path))
         # the two trainings run as two processes, one thread each, from the same initial weights
         torch.manual_seed(args.seed)
-        init = OPTForCausalLM(make_config(args, 0.0)).state_dict()
+        init = model_class(args)(make_config(args, 0.0)).state_dict()
         torch.save(init, out / "init.pt")
-        procs = [subprocess.Popen([sys.executable, __file__, *sys.argv[1:], "--only", n]) for n in ("dropout", "no-dropout")]
+        own = ["--arch", args.arch, "--out", args.out] + (["--tokenizer", args.tokenizer] if args.tokenizer else [])
+        procs = [subprocess.Popen([sys.executable, __file__, *sys.argv[1:], *own, "--only", n]) for n in ("dropout", "no-dropout")]
         if any(p.wait() != 0 for p in procs):
             sys.exit("training failed")
         (out / "init.pt").unlink()
@@ -221,17 +247,32 @@ def write_card(args, out, results, docs):
         w.writerow(["step", "loss_dropout_0.1", "loss_dropout_0.0"])
         for (s, a), (_, b) in zip(results["dropout"]["log"], results["no-dropout"]["log"]):
             w.writerow([s, f"{a:.4f}", f"{b:.4f}"])
-    size = sum((out / n / "model.safetensors").stat().st_size for n in ("dropout", "no-dropout"))
+    files = {n: out / n / "model.safetensors" for n in ("dropout", "no-dropout")}
+    size = sum(f.stat().st_size for f in files.values())
+    digests = {n: hashlib.sha256(f.read_bytes()).hexdigest() for n, f in files.items()}
     tokens = args.steps * args.batch * args.context
+    neox = args.arch == "neox"
+    name, command = ("GPT-NeoX", "python3 Tools/experiments/train_demo.py --arch neox") if neox else (
+        "OPT", "python3 Tools/experiments/train_demo.py")
+    minutes = max(results["dropout"]["seconds"], results["no-dropout"]["seconds"]) / 60
+    if neox:
+        architecture = (f"GPT-NeoX (Pythia's: parallel residual, rotary positions on 25% of each head, GELU, untied output "
+                        f"embedding; `hidden_dropout` is the dropout that differs, attention dropout 0): {args.layers} layers, "
+                        f"hidden {args.hidden}, FF {args.ffn}, {args.heads} heads, context {args.context}, the OPT pair's "
+                        f"byte-level BPE (vocabulary {args.vocab}, `</s>` prepended).")
+    else:
+        architecture = (f"OPT (pre-norm, ReLU, learned positions, tied embeddings): {args.layers} layers, hidden {args.hidden}, "
+                        f"FF {args.ffn}, {args.heads} heads, context {args.context}, byte-level BPE vocabulary {args.vocab} "
+                        f"(`tokenizer.json`, trained on the training documents, `</s>` prepended as OPT does).")
     lines = [
-        "# Scalpel's dropout pair",
+        f"# Scalpel's {'larger GPT-NeoX ' if neox else ''}dropout pair",
         "",
-        "Two small OPT-architecture language models that differ **only in dropout** (`dropout` 0.1, OPT's",
+        f"Two {name}-architecture language models that differ **only in dropout** (0.1, OPT's",
         "own setting, against 0.0): same tokenizer, same initial weights, same batches in the same order,",
         "same optimizer. They exist to test the paper's explanation of why Pythia (trained without dropout)",
         "prunes less selectively than OPT (trained with it); see `docs/RESULTS.md`.",
         "",
-        "Retrain both (about half an hour on 2 cores): `python3 Tools/experiments/train_demo.py`",
+        f"Retrain both (about {minutes:.0f} minutes on 2 cores, one thread per model): `{command}`",
         "",
         "## Data",
         f"- prose: the King James Bible (one document per book) and The Devil's Dictionary (40 kB parts), "
@@ -244,13 +285,14 @@ def write_card(args, out, results, docs):
         f"prose {r['heldout_tokens']['prose']:,}, code {r['heldout_tokens']['code']:,}.",
         "",
         "## Model",
-        f"OPT (pre-norm, ReLU, learned positions, tied embeddings): {args.layers} layers, hidden {args.hidden}, "
-        f"FF {args.ffn}, {args.heads} heads, context {args.context}, byte-level BPE vocabulary {args.vocab} "
-        f"(`tokenizer.json`, trained on the training documents, `</s>` prepended as OPT does). "
-        f"{r['parameters']:,} parameters; stored as fp16 safetensors, {size / 2**20:.1f} MiB for the two.",
+        f"{architecture} {r['parameters']:,} parameters; stored as fp16 safetensors, {size / 2**20:.1f} MiB for the two.",
+        "",
+        "SHA-256 of the weights: " + "; ".join(f"`{n}/model.safetensors` {d}" for n, d in digests.items()) + "."
+        + (" The weights are not committed (over 16 MiB): the command above reproduces them on a CPU like ours; "
+           "bitwise equality across CPUs is not promised (PyTorch's kernels differ by instruction set)." if size > 16 * 2**20 else ""),
         "",
         "## Training",
-        f"{args.steps} steps of {args.batch} random windows of {args.context} tokens ({tokens:,} tokens, "
+        f"{args.steps} steps of {args.batch} random windows of {args.context} tokens ({tokens:,} tokens seen, "
         f"about {tokens / (r['train_tokens']['prose'] + r['train_tokens']['code']):.1f} epochs), AdamW (lr {args.lr}, betas 0.9/0.95, "
         f"weight decay 0.1), {args.warmup} warm-up steps then cosine to 10%, gradient clip 1.0, seed {args.seed}, "
         f"PyTorch {torch.__version__} on CPU, one thread per model "

