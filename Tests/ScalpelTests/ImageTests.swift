@@ -134,7 +134,7 @@ struct ImageTests {
         "scalpel eval on the 10,000 Fashion-MNIST test images: the committed ViT's accuracy (models/vit-fashion/README.md)",
         .enabled(
             if: TestSupport.scalpelExecutable != nil && FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist")
-                && TestSupport.python(with: ["PIL", "numpy", "torch"]) != nil,
+                && TestSupport.python(with: ["PIL", "numpy", "torch", "scalpel_reference.fashion_mnist"]) != nil,
             "needs the scalpel executable, Debian's dataset-fashion-mnist and python3 with PIL"))
     func fashionMNIST() throws {
         let out = TestSupport.temporaryFolder()

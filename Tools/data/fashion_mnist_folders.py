@@ -12,13 +12,11 @@ folder and renamed into place; an existing complete split is left as it is.
 """
 import argparse
 import shutil
-import sys
 from pathlib import Path
 
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
-from train_vit import CLASSES, load  # noqa: E402
+from scalpel_reference.fashion_mnist import CLASSES, load
 
 ROOT = Path(__file__).resolve().parents[2]
 

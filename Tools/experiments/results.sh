@@ -67,14 +67,15 @@ if [ "$what" = relearn ] || [ "$what" = all ]; then
 fi
 
 if [ "$what" = vit ] || [ "$what" = all ]; then
-  # class unlearning: forget one class, retain the other nine; statistics on training images, measured on test images
+  # class unlearning: forget one class, retain the other nine; statistics on training images, measured on test images.
+  # 4% of the neurons per step, 23 steps (92%): this ViT loses little even at half its FF neurons gone
   [ -f demo-data/fashion-mnist/test/.complete ] || python3 Tools/data/fashion_mnist_folders.py
   for c in trouser shirt bag; do
     common=(--model models/vit-fashion --forget demo-data/fashion-mnist/train --retain demo-data/fashion-mnist/train
-            --forget-classes $c --eval-folder demo-data/fashion-mnist/test --collect-tokens 1000 --eval-tokens 1000 --steps 25)
-    run vit-$c-ff-abs "${common[@]}"
-    run vit-$c-ff-random "${common[@]}" --ff-metric random
-    run vit-$c-attn-abs "${common[@]}" --ff-frac 0 --attn-frac 0.02
+            --forget-classes $c --eval-folder demo-data/fashion-mnist/test --collect-tokens 1000 --eval-tokens 1000 --steps 23)
+    run vit-$c-ff-abs "${common[@]}" --ff-frac 0.04
+    run vit-$c-ff-random "${common[@]}" --ff-frac 0.04 --ff-metric random
+    run vit-$c-attn-abs "${common[@]}" --ff-frac 0 --attn-frac 0.04
     [ -f "$out/vit-baselines/$c.json" ] || python3 Tools/experiments/unlearn_baselines.py --forget-class $c --out "$out/vit-baselines" > "$out/vit-baselines-$c.log"
   done
 fi

@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 import torch
+from scalpel_reference.pair_corpus import documents, split
 from tokenizers import Tokenizer, models, pre_tokenizers, decoders, trainers, processors
 import hashlib
 
@@ -41,18 +42,6 @@ from transformers import GPTNeoXConfig, GPTNeoXForCausalLM, OPTConfig, OPTForCau
 
 ROOT = Path(__file__).resolve().parents[2]
 SPECIALS = ["<s>", "<pad>", "</s>", "<unk>"]  # OPT's ids 0..3; "</s>" (2) is the BOS OPT prepends
-
-
-def documents(folder):
-    files = sorted(p for p in Path(folder).rglob("*") if p.is_file())
-    return [(p, p.read_text(encoding="utf-8", errors="replace")) for p in files]
-
-
-def split(docs):
-    """Every tenth document (index 9, 19, ...) is held out."""
-    train = [d for i, d in enumerate(docs) if i % 10 != 9]
-    held = [d for i, d in enumerate(docs) if i % 10 == 9]
-    return train, held
 
 
 def train_tokenizer(texts, vocab):
@@ -161,21 +150,27 @@ def main():
     ap.add_argument("--tokenizer", help="reuse this tokenizer.json instead of training one (default for neox: models/pair/tokenizer.json)")
     ap.add_argument("--data", default=str(ROOT / "demo-data"))
     ap.add_argument("--vocab", type=int, default=2048)
-    ap.add_argument("--hidden", type=int, default=128)
-    ap.add_argument("--layers", type=int, default=4)
-    ap.add_argument("--ffn", type=int, default=512)
-    ap.add_argument("--heads", type=int, default=4)
+    ap.add_argument("--hidden", type=int)
+    ap.add_argument("--layers", type=int)
+    ap.add_argument("--ffn", type=int)
+    ap.add_argument("--heads", type=int)
     ap.add_argument("--context", type=int, default=256)
     ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--steps", type=int, default=1500)
-    ap.add_argument("--warmup", type=int, default=100)
-    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--steps", type=int)
+    ap.add_argument("--warmup", type=int)
+    ap.add_argument("--lr", type=float)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--log-every", type=int, default=50)
+    ap.add_argument("--log-every", type=int)
     ap.add_argument("--threads", type=int, default=1, help="PyTorch threads per model (the two train in parallel)")
     ap.add_argument("--heldout-only", action="store_true", help="only write demo-data/heldout/ (the experiments' data), no training")
     ap.add_argument("--only", choices=["dropout", "no-dropout"], help="internal: train one model and write its result")
     args = ap.parse_args()
+    # each architecture's defaults: the OPT pair's, and the larger NeoX pair's
+    defaults = (dict(hidden=320, layers=8, ffn=1280, heads=8, steps=400, warmup=40, lr=2e-3, log_every=20) if args.arch == "neox"
+                else dict(hidden=128, layers=4, ffn=512, heads=4, steps=1500, warmup=100, lr=3e-3, log_every=50))
+    for k, v in defaults.items():
+        if getattr(args, k) is None:
+            setattr(args, k, v)
     torch.set_num_threads(args.threads)
     if args.out is None:
         args.out = str(ROOT / "models" / ("pair-neox" if args.arch == "neox" else "pair"))

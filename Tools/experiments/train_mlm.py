@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Trains Scalpel's masked LM: a small RoBERTa-architecture model on the dropout pair's code + prose.
 
-    python3 Tools/experiments/train_mlm.py          # about 20 min on 2 cores; writes models/mlm/
+    python3 Tools/experiments/train_mlm.py          # about 15 min on 2 cores alone; writes models/mlm/
 
 Data and tokenizer are the dropout pair's (Tools/experiments/train_demo.py): the same training
 documents (every tenth held out), and the pair's byte-level BPE (models/pair/tokenizer.json) with one
@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from tokenizers import AddedToken, Tokenizer, processors
 from transformers import RobertaConfig, RobertaForMaskedLM
 
-from train_demo import documents, split
+from scalpel_reference.pair_corpus import documents, split
 
 ROOT = Path(__file__).resolve().parents[2]
 SPECIAL = {0, 1, 2, 3}
@@ -101,8 +101,8 @@ def main():
     ap.add_argument("--context", type=int, default=256)
     ap.add_argument("--dropout", type=float, default=0.1)
     ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--steps", type=int, default=1800)
-    ap.add_argument("--warmup", type=int, default=100)
+    ap.add_argument("--steps", type=int, default=1000)
+    ap.add_argument("--warmup", type=int, default=60)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)

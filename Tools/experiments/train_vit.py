@@ -19,7 +19,6 @@ records the test top-1 measured here by PyTorch in Float32 (and again after the 
 PyTorch is used here only to make the checkpoint; Scalpel never runs Python.
 """
 import argparse
-import gzip
 import json
 import math
 import shutil
@@ -29,33 +28,10 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scalpel_reference.fashion_mnist import CLASSES, load, to_pixels
 from transformers import ViTConfig, ViTForImageClassification
 
 ROOT = Path(__file__).resolve().parents[2]
-DATA = Path("/usr/share/datasets/fashion-mnist")
-CLASSES = ["t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle-boot"]
-
-
-def idx(path):
-    """An idx file (gzip): uint8 array with the shape its header names."""
-    raw = gzip.open(path, "rb").read()
-    ndim = raw[3]
-    shape = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(shape)
-
-
-def load(split):
-    prefix = "train" if split == "train" else "t10k"
-    x = idx(DATA / f"{prefix}-images-idx3-ubyte.gz")
-    y = idx(DATA / f"{prefix}-labels-idx1-ubyte.gz")
-    return x, y
-
-
-def to_pixels(x, mean, std):
-    """uint8 [N, 28, 28] -> float [N, 3, 28, 28], as the processor computes it (rescale 1/255, normalise)."""
-    t = torch.from_numpy(x.astype(np.float32) / 255.0)
-    t = (t - mean) / std
-    return t[:, None].expand(-1, 3, -1, -1).contiguous()
 
 
 def augment(batch, gen, crop):

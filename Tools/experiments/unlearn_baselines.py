@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from transformers import ViTForImageClassification
 
-from train_vit import CLASSES, load, to_pixels
+from scalpel_reference.fashion_mnist import CLASSES, load, to_pixels
 
 ROOT = Path(__file__).resolve().parents[2]
 
