@@ -84,7 +84,7 @@ if [ "$what" = mlm ] || [ "$what" = all ]; then
   # the masked LM: forget code, retain prose, on the pair's held-out documents (15% of tokens are predictions)
   [ -d demo-data/heldout/code ] || python3 Tools/experiments/train_demo.py --heldout-only
   common=(--model models/mlm --forget demo-data/heldout/code --retain demo-data/heldout/prose
-          --context 256 --collect-tokens 6144 --eval-tokens 6144 --steps 40)
+          --context 256 --collect-tokens 6144 --eval-tokens 6144 --steps 25)
   run mlm-ff-abs "${common[@]}"
   run mlm-ff-random "${common[@]}" --ff-metric random
   run mlm-attn-abs "${common[@]}" --ff-frac 0 --attn-frac 0.02

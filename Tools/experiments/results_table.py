@@ -103,7 +103,7 @@ table("Masked LM (RoBERTa architecture, dropout 0.1): forget code, retain prose 
     ("mlm-ff-random", "FF, random"),
     ("mlm-attn-abs", "attention neurons, abs"),
     ("mlm-attn-random", "attention neurons, random"),
-], [1, 5, 10, 20, 40])
+], [1, 5, 10, 20, 25])
 
 for m in ("dropout", "no-dropout"):
     label = "dropout 0.1" if m == "dropout" else "dropout 0.0"

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scalpel_reference.fashion_mnist import CLASSES, load, to_pixels
+from scalpel_reference.fashion_mnist import CLASSES, load, to_pixels, top1 as accuracy
 from transformers import ViTConfig, ViTForImageClassification
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,15 +47,6 @@ def augment(batch, gen, crop):
     flip = torch.rand(n, generator=gen) < 0.5
     out[flip] = out[flip].flip(-1)
     return out
-
-
-@torch.inference_mode()
-def accuracy(model, x, y, batch=500):
-    model.eval()
-    right = 0
-    for i in range(0, len(x), batch):
-        right += (model(pixel_values=x[i:i + batch]).logits.argmax(-1) == y[i:i + batch]).sum().item()
-    return right / len(x)
 
 
 def main():

@@ -34,3 +34,14 @@ def to_pixels(x, mean, std):
     t = torch.from_numpy(x.astype(np.float32) / 255.0)
     t = (t - mean) / std
     return t[:, None].expand(-1, 3, -1, -1).contiguous()
+
+
+def top1(model, x, y, batch=500):
+    """Fraction of images whose argmax logit is the label (transformers' ViTForImageClassification, eval mode)."""
+    import torch
+    model.eval()
+    right = 0
+    with torch.inference_mode():
+        for i in range(0, len(x), batch):
+            right += (model(pixel_values=x[i:i + batch]).logits.argmax(-1) == y[i:i + batch]).sum().item()
+    return right / len(x)
