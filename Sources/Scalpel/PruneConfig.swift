@@ -77,6 +77,11 @@ public struct PruneConfig: Codable, Sendable, Equatable {
     public var completionLength: Int { completionTokens ?? 40 }
     /// `shardTokens` with its default.
     public var shardSize: Int { shardTokens ?? Shards.defaultTokens }
+    /// Every file or folder the run reads (model, data sets, evaluation folder, multiple-choice
+    /// files): the run folder must be none of them and lie inside none of them.
+    public var inputPaths: [String] {
+        [model, forget, retain] + [evalFolder].compactMap { $0 } + (mc ?? []).map { DataSet(argument: $0).path }
+    }
 
     enum CodingKeys: String, CodingKey {
         case model, forget, retain, textField = "text_field", extensions, ffFrac = "ff_frac", attnFrac = "attn_frac"

@@ -42,7 +42,7 @@ public final class PruningRun {
     /// files or not at all.
     public convenience init(config: PruneConfig, folder: String, command: [String]) throws {
         try config.validate()
-        try OutputPath.check(folder, option: "--out", inputs: [config.model, config.forget, config.retain])
+        try OutputPath.check(folder, option: "--out", inputs: config.inputPaths)
         try self.init(config: config, folder: folder, existing: nil, command: command)
     }
 
