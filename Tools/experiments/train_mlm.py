@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Trains Scalpel's masked LM: a small RoBERTa-architecture model on the dropout pair's code + prose.
 
-    python3 Tools/experiments/train_mlm.py          # about 15 min on 2 cores alone; writes models/mlm/
+    python3 Tools/experiments/train_mlm.py          # 46 min on 2 cores shared with other trainings; writes models/mlm/
 
 Data and tokenizer are the dropout pair's (Tools/experiments/train_demo.py): the same training
 documents (every tenth held out), and the pair's byte-level BPE (models/pair/tokenizer.json) with one

@@ -2,7 +2,7 @@
 """Trains Scalpel's Fashion-MNIST ViT: a small ViTForImageClassification for the image experiments.
 
     apt-get install -y dataset-fashion-mnist
-    python3 Tools/experiments/train_vit.py            # about 30 min on 2 cores; writes models/vit-fashion/
+    python3 Tools/experiments/train_vit.py            # 39 min on 2 cores shared with another training; writes models/vit-fashion/
 
 Data: Debian's dataset-fashion-mnist (/usr/share/datasets/fashion-mnist, the idx files of Zalando's
 Fashion-MNIST: 60,000 training and 10,000 test images, 28x28 grey, 10 classes). No download.
