@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every experiment behind docs/RESULTS.md and prints its tables.
-#   bash Tools/experiments/results.sh [pair|smollm2|relearn|vit|mlm|neox|all]     (default: all)
+#   bash Tools/experiments/results.sh [pair|smollm2|relearn|vit|mlm|neox|dropout|all]     (default: all)
+#   (dropout: only the runs claim (c) compares, on the OPT pair and the NeoX pair)
 # Needs a release build, the dropout pair (models/pair, committed; retrain: python3 Tools/experiments/train_demo.py),
 # demo-data/ with demo-data/heldout/ (python3 Tools/experiments/train_demo.py --help) and, for smollm2, the GGUF
 # that Tools/setup/setup.sh --demo fetches. vit: models/vit-fashion (committed) and Debian's dataset-fashion-mnist;
@@ -28,14 +29,26 @@ run() {
   echo "$name: $(grep 'Top1 Max' "$dir.log" || tail -1 "$dir.log")"
 }
 
-if [ "$what" = pair ] || [ "$what" = all ]; then
+# the held-out code and prose both dropout pairs are measured on, and the run length claim (c) compares
+pair_data=(--forget demo-data/heldout/code --retain demo-data/heldout/prose --context 256
+           --collect-tokens 8192 --eval-tokens 8192 --steps 40)
+
+# dropout_runs PREFIX DIR: the three runs claim (c) compares on one pair (DIR/dropout, DIR/no-dropout):
+# FF selective, FF random, attention neurons selective, 2% per step
+dropout_runs() {
+  local prefix=$1 dir=$2 m
   [ -d demo-data/heldout/code ] || python3 Tools/experiments/train_demo.py --heldout-only
   for m in dropout no-dropout; do
-    common=(--model models/pair/$m --forget demo-data/heldout/code --retain demo-data/heldout/prose
-            --context 256 --collect-tokens 8192 --eval-tokens 8192 --steps 40)
-    run pair-$m-ff-abs "${common[@]}"
-    run pair-$m-ff-random "${common[@]}" --ff-metric random
-    run pair-$m-attn-abs "${common[@]}" --ff-frac 0 --attn-frac 0.02
+    run $prefix-$m-ff-abs --model $dir/$m "${pair_data[@]}"
+    run $prefix-$m-ff-random --model $dir/$m "${pair_data[@]}" --ff-metric random
+    run $prefix-$m-attn-abs --model $dir/$m "${pair_data[@]}" --ff-frac 0 --attn-frac 0.02
+  done
+}
+
+if [ "$what" = pair ] || [ "$what" = all ]; then
+  dropout_runs pair models/pair
+  for m in dropout no-dropout; do
+    common=(--model models/pair/$m "${pair_data[@]}")
     run pair-$m-ff-abs-oneshot "${common[@]}" --no-recollect
     for metric in freq sqrt rms std mean; do
       run pair-$m-ff-$metric "${common[@]}" --ff-metric $metric
@@ -91,15 +104,11 @@ if [ "$what" = mlm ] || [ "$what" = all ]; then
   run mlm-attn-random "${common[@]}" --ff-frac 0 --attn-frac 0.02 --attn-metric random
 fi
 
-if [ "$what" = neox ] || [ "$what" = all ]; then
+if [ "$what" = neox ] || [ "$what" = dropout ] || [ "$what" = all ]; then
   [ -f models/pair-neox/dropout/model.safetensors ] || { echo "models/pair-neox is missing: python3 Tools/experiments/train_demo.py --arch neox" >&2; exit 1; }
-  for m in dropout no-dropout; do
-    common=(--model models/pair-neox/$m --forget demo-data/heldout/code --retain demo-data/heldout/prose
-            --context 256 --collect-tokens 8192 --eval-tokens 8192 --steps 40)
-    run neox-$m-ff-abs "${common[@]}"
-    run neox-$m-ff-random "${common[@]}" --ff-metric random
-    run neox-$m-attn-abs "${common[@]}" --ff-frac 0 --attn-frac 0.02
-  done
+  # dropout: claim (c) side by side, the first pair's three runs beside the NeoX pair's
+  if [ "$what" = dropout ]; then dropout_runs pair models/pair; fi
+  dropout_runs neox models/pair-neox
 fi
 
 python3 Tools/experiments/results_table.py "$out"

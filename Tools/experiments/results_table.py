@@ -114,6 +114,33 @@ for m in ("dropout", "no-dropout"):
     ], [1, 5, 10, 20, 40])
 
 
+def dropout_table():
+    """Claim (c) side by side: both pairs' dropout and no-dropout models, the same three runs each."""
+    pairs = [("pair", "OPT, 1.09M parameters"), ("neox", "GPT-NeoX, 11.2M parameters")]
+    rows = []
+    for prefix, name in pairs:
+        for m, label in (("dropout", "0.1"), ("no-dropout", "0.0")):
+            hs = [load(f"{prefix}-{m}-{k}") for k in ("ff-abs", "ff-random", "attn-abs")]
+            if not all(hs):
+                continue
+            before = hs[0]["steps"][0]["metrics"]
+            deltas = [f"{h['top1_max_delta']['value']:.1f}" if h.get("top1_max_delta") else "–" for h in hs]
+            ten = at(hs[0], 5)
+            rows.append(f"| {name} | {label} | {100 * before['forget']['top1']:.2f}% / {100 * before['retain']['top1']:.2f}% | "
+                        + " | ".join(deltas)
+                        + f" | {ten['drops']['forget']['top1']:.1f} / {ten['drops']['retain']['top1']:.1f} |")
+    if not rows:
+        return
+    print("### Claim (c) side by side: dropout against no dropout, both pairs (forget code, retain prose, 2% per step)\n")
+    print("| pair | dropout | top-1 before (code / prose) | Top1 Max Δ, FF selective | FF random | attention selective "
+          "| FF selective, forget / retain drop at 10% |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    print("\n".join(rows) + "\n")
+
+
+dropout_table()
+
+
 def image_table(classes):
     """Class unlearning on the Fashion-MNIST ViT: ours (at Top1 Max Δ) against random pruning, fine-tuning and SSD."""
     rows = []

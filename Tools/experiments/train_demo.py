@@ -3,7 +3,7 @@
 
     python3 Tools/experiments/train_demo.py                  # retrains the OPT pair into models/pair/ (about 30 min on 2 cores)
     python3 Tools/experiments/train_demo.py --heldout-only   # only the held-out split the experiments use
-    python3 Tools/experiments/train_demo.py --arch neox      # the larger GPT-NeoX pair into models/pair-neox/ (see its README)
+    python3 Tools/experiments/train_demo.py --arch neox      # the larger GPT-NeoX pair into models/pair-neox/ (58 min on 2 cores; see its README)
 
 Both models see the same prose (King James Bible + The Devil's Dictionary) and Python code (the
 standard library's top-level modules), built by Tools/setup/demo_data.sh, in the same order, from the
@@ -166,7 +166,7 @@ def main():
     ap.add_argument("--only", choices=["dropout", "no-dropout"], help="internal: train one model and write its result")
     args = ap.parse_args()
     # each architecture's defaults: the OPT pair's, and the larger NeoX pair's
-    defaults = (dict(hidden=320, layers=8, ffn=1280, heads=8, steps=400, warmup=40, lr=2e-3, log_every=20) if args.arch == "neox"
+    defaults = (dict(hidden=320, layers=8, ffn=1280, heads=8, steps=700, warmup=40, lr=2e-3, log_every=20) if args.arch == "neox"
                 else dict(hidden=128, layers=4, ffn=512, heads=4, steps=1500, warmup=100, lr=3e-3, log_every=50))
     for k, v in defaults.items():
         if getattr(args, k) is None:
